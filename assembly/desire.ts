@@ -1,0 +1,91 @@
+// Desire: the output error, and its ternarised propagation back through the layers.
+//
+// desire[l]: i32[P_l], bit 0 = desired (takes part in learning), bit 1 = direction (should fire).
+// Output layer, label y, counts c_j: desired_j = (j == y ? outDT : outDN)[c_j], direction_j = (j == y).
+//   (outDT/outDN are host tables holding the reference's float32 comparisons e_j > δ_out.)
+// Backward of layer l ≥ 2 (own neurons j, inputs i of layer l − 1), n = T − m:
+//   k_j = 0 unless desired_j and kept_j; then k_j = |n − c_j| if direction_j else −c_j
+//   S_i = Σ_j fwd[l][i][j] · k_j     (= n · S_i of the algorithm page, in layer l's units; exact, i64)
+//   desired_i = |S_i| ≥ thrHid[l];  direction_i = S_i > 0.
+// The SIMD sum runs in i32 over chunks short enough that no lane can overflow
+// (chunk · 2^(F+8) · 32 < 2^31), then widens each chunk to i64.
+
+import {
+  CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD,
+  LAY_KEEP, LAY_KVEC, LAY_WORDS, cfg, cfgBase, lay, size, stride,
+} from "./layout";
+
+/** Output desire from the counts and the label. */
+export function outputDesire(label: i32): void {
+  const L = cfg(CFG_L);
+  const n = size(L);
+  const counts = lay(LAY_COUNTS);
+  const des = lay(LAY_DESIRE + L);
+  const base = cfgBase();
+  for (let j = 0; j < n; j++) {
+    const c = <usize>load<i32>(counts + (<usize>j << 2));
+    const v: i32 = j == label
+      ? <i32>load<u8>(base + <usize>CFG_OUT_DT + c) | 2
+      : <i32>load<u8>(base + <usize>CFG_OUT_DN + c);
+    store<i32>(des + (<usize>j << 2), v);
+  }
+  for (let j = n; j < stride(L); j++) store<i32>(des + (<usize>j << 2), 0);
+}
+
+/** Backward factors k_j of layer l (see above); padding lanes 0. */
+export function backwardFactors(l: i32, kvec: usize): void {
+  const P = stride(l);
+  const n = cfg(CFG_N);
+  const des = lay(LAY_DESIRE + l);
+  const keep = lay(LAY_KEEP + l);
+  const words = lay(LAY_WORDS + l);
+  for (let j = 0; j < P; j++) {
+    const o = <usize>j << 2;
+    const dj = load<i32>(des + o);
+    let k: i32 = 0;
+    if ((dj & 1) != 0 && load<i32>(keep + o) != 0) {
+      const c = <i32>popcnt(load<u32>(words + o));
+      k = (dj & 2) != 0 ? abs(n - c) : -c;
+    }
+    store<i32>(kvec + o, k);
+  }
+}
+
+/** Desire of layer l − 1 from layer l's desire (l ≥ 2), with layer l's forward weights. */
+export function backwardLayerSimd(l: i32): void {
+  const P = stride(l);
+  const nIn = size(l - 1);
+  const kvec = lay(LAY_KVEC);
+  backwardFactors(l, kvec);
+  const fwd = lay(LAY_FWD + l);
+  const out = lay(LAY_DESIRE + l - 1);
+  const thr = <i64>cfg(CFG_THR_HID + l);
+  const f = cfg(CFG_F + l);
+  // Lanes per chunk: chunk/4 · 2^(F+8) · 32 < 2^31  ⇔  chunk ≤ 2^(20 − F); keep a factor 2.
+  const chunk: i32 = min(1024, 1 << (19 - f));
+  const rowBytes = <usize>P << 2;
+  for (let i = 0; i < nIn; i++) {
+    const row = fwd + <usize>i * rowBytes;
+    let total: i64 = 0;
+    for (let jb = 0; jb < P; jb += chunk) {
+      const end = min(P, jb + chunk);
+      let acc = i32x4.splat(0);
+      let j = jb;
+      for (; j + 8 <= end; j += 8) {
+        const o = <usize>j << 2;
+        acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
+        acc = i32x4.add(acc, i32x4.mul(v128.load(row + o, 16), v128.load(kvec + o, 16)));
+      }
+      for (; j < end; j += 4) {
+        const o = <usize>j << 2;
+        acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
+      }
+      const wide = i64x2.add(i64x2.extend_low_i32x4_s(acc), i64x2.extend_high_i32x4_s(acc));
+      total += i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1);
+    }
+    const mag = total < 0 ? -total : total;
+    const v: i32 = (mag >= thr ? 1 : 0) | (total > 0 ? 2 : 0);
+    store<i32>(out + (<usize>i << 2), v);
+  }
+  for (let i = nIn; i < stride(l - 1); i++) store<i32>(out + (<usize>i << 2), 0);
+}

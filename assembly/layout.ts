@@ -1,0 +1,93 @@
+// Network layout in linear memory: the configuration block the host writes, the
+// layout table that init() derives from it, and small addressing helpers.
+//
+// Everything lives at fixed offsets from the start of the heap (no allocator,
+// no globals holding state), so a threaded build can share one memory.
+
+/** Most linear layers a network may have (14 hidden layers + output). */
+export const MAX_LAYERS: i32 = 15;
+
+/** Fixed-point fraction bits of the master weights (Q11.20 in an i32). */
+export const MASTER_FRAC: i32 = 20;
+/** Master weights are clamped to ±WMAX (|w| ≤ 256 in threshold units). */
+export const WMAX: i32 = 1 << 28;
+/** Fraction bits of the reverse traces G used by the update (Q.24). */
+export const G_FRAC: i32 = 24;
+
+// ---- configuration block (i32 words unless noted), written by the host ----
+export const CFG_T: i32 = 0; //          time steps T, 1..32
+export const CFG_D: i32 = 1; //          decay exponent d, 0..30 (λ = 1 − 2^−d)
+export const CFG_N: i32 = 2; //          target count n = T − m, 1..T
+export const CFG_L: i32 = 3; //          number of linear layers L, 1..15
+export const CFG_SEED: i32 = 4; //       random seed (u32)
+export const CFG_LR_MANT: i32 = 5; //    learning rate η = mant · 2^−(shift − 4), mant < 2^24
+export const CFG_LR_SHIFT: i32 = 6; //   see above; 0 with mant 0 = no learning
+export const CFG_SAT: i32 = 7; //        saturation counter (membrane adds and weight clamps)
+export const CFG_SIZES: i32 = 8; //      N[0..L] at words 8..23 (N[0] = inputs)
+export const CFG_F: i32 = 24; //         F[l] at word 24 + l: forward fraction bits of layer l
+export const CFG_THR_TRAIN: i32 = 40; // θ of layer l while training (× (1 − p_prev)), Q.F[l]
+export const CFG_THR_EVAL: i32 = 56; //  θ of layer l at evaluation, Q.F[l]
+export const CFG_THR_HID: i32 = 72; //   ⌈δ_hid · n · 2^F[l]⌉: desire threshold on n·S in layer l's units
+export const CFG_DROP: i32 = 88; //      dropout threshold of layer l's neurons (u32): drop iff rand32 < it
+export const CFG_KEY_LO: i32 = 104; //   current sample's random key (u64, two words)
+export const CFG_KEY_HI: i32 = 105;
+export const CFG_STATUS: i32 = 106; //   1 after a successful init()
+/** Byte offsets inside the block. */
+export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
+export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c
+export const CFG_ENC: i32 = 1024; //     u32[256]: input spike word of each pixel value
+export const CFG_BYTES: i32 = 2048;
+
+// ---- layout table (i32 words after the configuration), written by init() ----
+export const LAY_BASE: i32 = CFG_BYTES;
+export const LAY_IMAGE: i32 = 0; //      u8[N0]
+export const LAY_CUR: i32 = 1; //        i32[T × Pmax]: per-step input current
+export const LAY_UPD: i32 = 2; //        i32[T × Pmax]: per-step update rows U
+export const LAY_KVEC: i32 = 3; //       i32[Pmax]: backward factors
+export const LAY_ACT: i32 = 4; //        u32[Pmax]: active input indices
+export const LAY_ACTW: i32 = 5; //       u32[Pmax]: active input words
+export const LAY_COUNTS: i32 = 6; //     i32[P_L]: output spike counts
+export const LAY_END: i32 = 7; //        first byte after the layout
+export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
+export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
+export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] master weights, Q11.20, row i = input i
+export const LAY_FWD: i32 = 64; //       + l (1..L): i32[N_{l−1} × P_l] forward weights, Q.F[l]
+export const LAY_DESIRE: i32 = 80; //    + l (1..L): i32[P_l] desire: bit 0 desired, bit 1 direction (fire)
+export const LAY_WORDS_N: i32 = 96;
+
+// @ts-ignore: decorator
+@inline export function cfgBase(): usize {
+  return (__heap_base + 63) & ~(<usize>63);
+}
+// @ts-ignore: decorator
+@inline export function cfg(k: i32): i32 {
+  return load<i32>(cfgBase() + (<usize>k << 2));
+}
+// @ts-ignore: decorator
+@inline export function setCfg(k: i32, v: i32): void {
+  store<i32>(cfgBase() + (<usize>k << 2), v);
+}
+// @ts-ignore: decorator
+@inline export function lay(k: i32): usize {
+  return <usize>load<u32>(cfgBase() + <usize>LAY_BASE + (<usize>k << 2));
+}
+// @ts-ignore: decorator
+@inline export function setLay(k: i32, v: usize): void {
+  store<u32>(cfgBase() + <usize>LAY_BASE + (<usize>k << 2), <u32>v);
+}
+/** Neurons of layer l (l = 0 is the input layer). */
+// @ts-ignore: decorator
+@inline export function size(l: i32): i32 {
+  return cfg(CFG_SIZES + l);
+}
+/** Row stride of layer l: its size rounded up to the SIMD width (4 lanes). */
+// @ts-ignore: decorator
+@inline export function stride(l: i32): i32 {
+  return (size(l) + 3) & ~3;
+}
+/** Mask of the T valid bits of a spike word. */
+// @ts-ignore: decorator
+@inline export function stepMask(): u32 {
+  const t = cfg(CFG_T);
+  return t >= 32 ? 0xffffffff : (<u32>1 << <u32>t) - 1;
+}

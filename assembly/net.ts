@@ -1,0 +1,99 @@
+// init(): checks the configuration block and lays the network out in memory.
+
+import {
+  CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
+  LAY_ACT, LAY_ACTW, LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
+  LAY_KEEP, LAY_KVEC, LAY_MASTER, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
+  setCfg, setLay, size, stride,
+} from "./layout";
+
+/** Error codes of init(). */
+export const ERR_TSTEPS: i32 = -1;
+export const ERR_DECAY: i32 = -2;
+export const ERR_TARGET: i32 = -3;
+export const ERR_LAYERS: i32 = -4;
+export const ERR_SIZE: i32 = -5;
+export const ERR_FRAC: i32 = -6;
+export const ERR_THRESHOLD: i32 = -7;
+export const ERR_MEMORY: i32 = -8;
+
+// @ts-ignore: decorator
+@inline function align64(p: u64): u64 {
+  return (p + 63) & ~(<u64>63);
+}
+
+/** Lays out every buffer after the configuration block; grows memory. Returns 0 or an ERR_ code. */
+export function initLayout(): i32 {
+  setCfg(CFG_STATUS, 0);
+  const T = cfg(CFG_T);
+  if (T < 1 || T > 32) return ERR_TSTEPS;
+  const d = cfg(CFG_D);
+  if (d < 0 || d > 30) return ERR_DECAY;
+  const n = cfg(CFG_N);
+  if (n < 1 || n > T) return ERR_TARGET;
+  const L = cfg(CFG_L);
+  if (L < 1 || L > MAX_LAYERS) return ERR_LAYERS;
+  let pmax: i32 = 4;
+  for (let l = 0; l <= L; l++) {
+    const s = size(l);
+    if (s < 1 || s > (1 << 28)) return ERR_SIZE;
+    const p = stride(l);
+    if (p > pmax) pmax = p;
+  }
+  for (let l = 1; l <= L; l++) {
+    const f = cfg(CFG_F + l);
+    if (f < 1 || f > 16) return ERR_FRAC;
+    // |w| ≤ 2^(F+8) in forward units; a current sums N_{l−1} of them.
+    if (<u64>size(l - 1) << <u64>(f + 8) > <u64>0x7fffffff) return ERR_FRAC;
+    const tt = cfg(CFG_THR_TRAIN + l), te = cfg(CFG_THR_EVAL + l);
+    if (tt < 1 || te < 1 || tt > (1 << 30) || te > (1 << 30)) return ERR_THRESHOLD;
+  }
+  let p: u64 = <u64>cfgBase() + <u64>LAY_BASE + <u64>(LAY_WORDS_N << 2);
+  p = align64(p);
+  setLay(LAY_IMAGE, <usize>p);
+  p = align64(p + <u64>stride(0));
+  setLay(LAY_CUR, <usize>p);
+  p = align64(p + <u64>T * <u64>pmax * 4);
+  setLay(LAY_UPD, <usize>p);
+  p = align64(p + <u64>T * <u64>pmax * 4);
+  setLay(LAY_KVEC, <usize>p);
+  p = align64(p + <u64>pmax * 4);
+  setLay(LAY_ACT, <usize>p);
+  p = align64(p + <u64>pmax * 4);
+  setLay(LAY_ACTW, <usize>p);
+  p = align64(p + <u64>pmax * 4);
+  setLay(LAY_COUNTS, <usize>p);
+  p = align64(p + <u64>stride(L) * 4);
+  for (let l = 0; l <= L; l++) {
+    setLay(LAY_WORDS + l, <usize>p);
+    p = align64(p + <u64>stride(l) * 4);
+    setLay(LAY_KEEP + l, <usize>p);
+    p = align64(p + <u64>stride(l) * 4);
+    if (l >= 1) {
+      const w = <u64>size(l - 1) * <u64>stride(l) * 4;
+      setLay(LAY_MASTER + l, <usize>p);
+      p = align64(p + w);
+      setLay(LAY_FWD + l, <usize>p);
+      p = align64(p + w);
+      setLay(LAY_DESIRE + l, <usize>p);
+      p = align64(p + <u64>stride(l) * 4);
+    }
+    if (p > <u64>0xffff0000) return ERR_MEMORY;
+  }
+  setLay(LAY_END, <usize>p);
+  const need = <i32>((p + 0xffff) >> 16);
+  const have = memory.size();
+  if (need > have) {
+    if (memory.grow(need - have) < 0) return ERR_MEMORY;
+  }
+  // Zero everything after the configuration block (weights, words, buffers).
+  const start = <usize>cfgBase() + <usize>LAY_BASE + <usize>(LAY_WORDS_N << 2);
+  memory.fill(start, 0, <usize>p - start);
+  setCfg(CFG_STATUS, 1);
+  return 0;
+}
+
+/** Bytes of configuration block, for the host. */
+export function configBytes(): i32 {
+  return CFG_BYTES;
+}

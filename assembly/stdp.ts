@@ -1,0 +1,125 @@
+// STDP weight update with the desire's sign.
+//
+// For layer l (inputs i < nIn with input words b_i, neurons j with words s_j), after the backward pass:
+//   D = { j : desired_j and kept_j and s_j ≠ 0 },  sgn_j = +1 if direction_j else −1.
+// The update of the algorithm page, W[j,i] += η·sgn_j·Σ_{t: j fired at t} tr_i(t+1), equals
+//   W[j,i] += η·sgn_j·Σ_{s: b_i(s) = 1} g_j(s),  g_j(s) = Σ_{t ≥ s, j fired at t} λ^(t−s)
+// (swap the two sums of tr_i(t+1) = Σ_{s ≤ t} λ^(t−s) b_i(s)). So per sample:
+//   1. reverse traces, Q.24 in i64: G(T) = 0, G(s) = ⌊(G(s+1)·(2^d − 1) + 2^(d−1)) / 2^d⌋ + 2^24·s_j(s)
+//   2. update rows, Q11.20: U[s][j] = sgn_j · ⌊(G(s)·mant + r) / 2^shift⌋, r = draw(key, 64 + l, s·P + j) >> (64 − shift)
+//      (stochastic rounding of η·g·2^20, η = mant·2^(4 − shift); U = 0 where G = 0, no draw)
+//   3. for each input i with b_i ≠ 0: master[i][j] += Σ_{s ∈ b_i} U[s][j], clamped to ±2^28 (counted),
+//      fwd[i][j] = (master[i][j] + 2^(19−F)) >> (20 − F).
+// Adds only per weight. Bounds: G ≤ 32·2^24, mant < 2^24, η ≤ 1 ⇒ shift ≥ 27, so
+// |Σ_s U| ≤ 2^30 + 32 and |master + Σ U| < 2^31.
+
+import {
+  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_SAT, CFG_T, G_FRAC, LAY_ACT, LAY_ACTW, LAY_DESIRE,
+  LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, lay, setCfg, size,
+  stride,
+} from "./layout";
+import { STREAM_ROUND, currentKey, draw } from "./rng";
+import { activeInputs } from "./forward";
+
+/** Update rows U[s][j] of layer l; returns the mask of steps s whose row is not all zero. */
+export function updateRows(l: i32, upd: usize): u32 {
+  const T = cfg(CFG_T);
+  const d = cfg(CFG_D);
+  const P = stride(l);
+  const n = size(l);
+  const mant = <u64><u32>cfg(CFG_LR_MANT);
+  const shift = cfg(CFG_LR_SHIFT);
+  memory.fill(upd, 0, <usize>T * <usize>P * 4);
+  if (mant == 0 || shift < 1 || shift > 62) return 0;
+  const des = lay(LAY_DESIRE + l);
+  const keep = lay(LAY_KEEP + l);
+  const words = lay(LAY_WORDS + l);
+  const key = currentKey();
+  const stream = STREAM_ROUND + <u64>l;
+  const lam = (<i64>1 << d) - 1;
+  const half: i64 = d > 0 ? <i64>1 << (d - 1) : 0;
+  const one: i64 = <i64>1 << G_FRAC;
+  const rsh = <u64>(64 - shift);
+  let rows: u32 = 0;
+  for (let j = 0; j < n; j++) {
+    const o = <usize>j << 2;
+    const dj = load<i32>(des + o);
+    if ((dj & 1) == 0 || load<i32>(keep + o) == 0) continue;
+    const s = load<u32>(words + o);
+    if (s == 0) continue;
+    const neg = (dj & 2) == 0;
+    let g: i64 = 0;
+    for (let t = T - 1; t >= 0; t--) {
+      g = ((g * lam + half) >> d) + (((s >> <u32>t) & 1) != 0 ? one : 0);
+      if (g == 0) continue;
+      const r = draw(key, stream, <u64>t * <u64>P + <u64>j) >> rsh;
+      const v = <i32>((<u64>g * mant + r) >> <u64>shift);
+      if (v != 0) {
+        store<i32>(upd + ((<usize>t * <usize>P + <usize>j) << 2), neg ? -v : v);
+        rows |= <u32>1 << <u32>t;
+      }
+    }
+  }
+  return rows;
+}
+
+/** Applies layer l's update rows to the master weights and rewrites the forward copy (SIMD). */
+export function updateLayerSimd(l: i32): void {
+  const upd = lay(LAY_UPD);
+  const rows = updateRows(l, upd);
+  if (rows == 0) return;
+  const P = stride(l);
+  const act = lay(LAY_ACT), actw = lay(LAY_ACTW);
+  const na = activeInputs(l, act, actw);
+  const master = lay(LAY_MASTER + l), fwd = lay(LAY_FWD + l);
+  const f = cfg(CFG_F + l);
+  const fsh = MASTER_FRAC - f;
+  const vhalf = i32x4.splat(1 << (fsh - 1));
+  const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
+  const rowBytes = <usize>P << 2;
+  let sat: i32 = 0;
+  // Byte offsets of the rows selected by one input word (at most 32).
+  const sel = memory.data(32 * 4);
+  for (let a = 0; a < na; a++) {
+    let b = load<u32>(actw + (<usize>a << 2)) & rows;
+    if (b == 0) continue;
+    let ns: i32 = 0;
+    while (b != 0) {
+      store<u32>(sel + (<usize>ns << 2), <u32>(<usize>ctz(b) * rowBytes));
+      b &= b - 1;
+      ns++;
+    }
+    const i = <usize>load<u32>(act + (<usize>a << 2));
+    const rm = master + i * rowBytes, rf = fwd + i * rowBytes;
+    for (let j = 0; j < P; j += 4) {
+      const o = <usize>j << 2;
+      let acc = v128.load(upd + <usize>load<u32>(sel) + o);
+      for (let q = 1; q < ns; q++) {
+        acc = i32x4.add(acc, v128.load(upd + <usize>load<u32>(sel + (<usize>q << 2)) + o));
+      }
+      const w = i32x4.add(v128.load(rm + o), acc);
+      const c = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
+      if (v128.any_true(v128.xor(c, w))) sat += <i32>popcnt(i32x4.bitmask(i32x4.ne(c, w)));
+      v128.store(rm + o, c);
+      v128.store(rf + o, i32x4.shr_s(i32x4.add(c, vhalf), fsh));
+    }
+  }
+  if (sat != 0) setCfg(CFG_SAT, cfg(CFG_SAT) + sat);
+}
+
+/** fwd[l] = round(master[l] / 2^(20 − F)) for every weight (after the host writes weights). */
+export function syncForwardLayer(l: i32): void {
+  const P = stride(l);
+  const nIn = size(l - 1);
+  const master = lay(LAY_MASTER + l), fwd = lay(LAY_FWD + l);
+  const fsh = MASTER_FRAC - cfg(CFG_F + l);
+  const vhalf = i32x4.splat(1 << (fsh - 1));
+  const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
+  const total = <usize>nIn * <usize>P;
+  for (let k: usize = 0; k < total; k += 4) {
+    const o = k << 2;
+    const c = i32x4.max_s(i32x4.min_s(v128.load(master + o), vmax), vmin);
+    v128.store(master + o, c);
+    v128.store(fwd + o, i32x4.shr_s(i32x4.add(c, vhalf), fsh));
+  }
+}
