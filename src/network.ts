@@ -1,0 +1,137 @@
+/**
+ * A network on the WebAssembly kernels: configuration, weights, training and inference steps.
+ *
+ * @module
+ */
+import { configure, type DesireExports, instantiate, setRate } from "./wasm.ts";
+import {
+  deriveParams,
+  fixedRate,
+  type IntParams,
+  MASTER_FRAC,
+  type NetConfig,
+  toMaster,
+} from "./params.ts";
+import { drawNormal, sampleKey, STREAM_INIT } from "./rng.ts";
+
+/** Epoch number reserved for the initialisation key. */
+const INIT_EPOCH = 0xffffffff;
+
+/**
+ * Kaiming-normal initial weights (std √(2/fan_in)), seeded, as master fixed point.
+ * Returns one Int32Array per linear layer, out × in row-major (Q11.20).
+ */
+export function kaimingMaster(sizes: number[], seed: number): Int32Array[] {
+  const out: Int32Array[] = [];
+  for (let l = 1; l < sizes.length; l++) {
+    const nIn = sizes[l - 1], nOut = sizes[l];
+    const key = sampleKey(seed, INIT_EPOCH, l);
+    const std = Math.sqrt(2 / nIn);
+    const w = new Int32Array(nIn * nOut);
+    for (let k = 0; k < w.length; k++) w[k] = toMaster(std * drawNormal(key, STREAM_INIT, k));
+    out.push(w);
+  }
+  return out;
+}
+
+/** Master fixed point → float (threshold units). */
+export function masterToFloat(w: Int32Array): Float32Array {
+  const f = new Float32Array(w.length);
+  for (let k = 0; k < w.length; k++) f[k] = w[k] / 2 ** MASTER_FRAC;
+  return f;
+}
+
+/** A network held in one instance of desire.wasm. */
+export class Network {
+  /** Hyper-parameters. */
+  readonly config: NetConfig;
+  /** Their integer form. */
+  readonly params: IntParams;
+  /** Seed of every random draw (dropout, rounding). */
+  readonly seed: number;
+  #ex: DesireExports;
+  #image: Uint8Array;
+  #counts: Int32Array;
+
+  private constructor(config: NetConfig, params: IntParams, seed: number, ex: DesireExports) {
+    this.config = config;
+    this.params = params;
+    this.seed = seed;
+    this.#ex = ex;
+    this.#image = new Uint8Array(ex.memory.buffer, ex.imagePtr(), params.sizes[0]);
+    this.#counts = new Int32Array(ex.memory.buffer, ex.countsPtr(), params.sizes[params.L]);
+  }
+
+  /** Builds a network; `weights` (master, out × in per layer) default to Kaiming init from `seed`. */
+  static async create(config: NetConfig, seed: number, weights?: Int32Array[]): Promise<Network> {
+    const params = deriveParams(config);
+    const ex = await instantiate();
+    configure(ex, params, seed);
+    const net = new Network(config, params, seed, ex);
+    const w = weights ?? kaimingMaster(config.sizes, seed);
+    for (let l = 1; l <= params.L; l++) net.setWeights(l, w[l - 1]);
+    return net;
+  }
+
+  /** The raw exports (tests and benchmarks). */
+  get exports(): DesireExports {
+    return this.#ex;
+  }
+
+  /** Writes linear layer l's master weights (out × in row-major, Q11.20). */
+  setWeights(l: number, w: Int32Array): void {
+    const { sizes, strides } = this.params;
+    const nIn = sizes[l - 1], nOut = sizes[l], P = strides[l];
+    if (w.length !== nIn * nOut) {
+      throw new TypeError(
+        `Cannot set weights of layer ${l}: ${w.length} values (expected ${nOut} × ${nIn})`,
+      );
+    }
+    const dst = new Int32Array(this.#ex.memory.buffer, this.#ex.weightsPtr(l), nIn * P);
+    dst.fill(0);
+    for (let j = 0; j < nOut; j++) {
+      for (let i = 0; i < nIn; i++) dst[i * P + j] = w[j * nIn + i];
+    }
+    this.#ex.syncForward(l);
+  }
+
+  /** Linear layer l's master weights (out × in row-major, Q11.20), a copy. */
+  weights(l: number): Int32Array {
+    const { sizes, strides } = this.params;
+    const nIn = sizes[l - 1], nOut = sizes[l], P = strides[l];
+    const src = new Int32Array(this.#ex.memory.buffer, this.#ex.weightsPtr(l), nIn * P);
+    const w = new Int32Array(nIn * nOut);
+    for (let j = 0; j < nOut; j++) {
+      for (let i = 0; i < nIn; i++) w[j * nIn + i] = src[i * P + j];
+    }
+    return w;
+  }
+
+  /** Sets the learning rate η of the linear layers for the following steps. */
+  setLearningRate(eta: number): void {
+    const r = fixedRate(eta);
+    setRate(this.#ex, r.mant, r.shift);
+  }
+
+  /** One training step on `image` (u8[N0]); returns the prediction made during it (−1: tie). */
+  trainSample(image: Uint8Array, label: number, epoch: number, index: number): number {
+    this.#image.set(image);
+    return this.#ex.trainSample(label, epoch, index);
+  }
+
+  /** Evaluation forward pass; returns the class, or −1 on a tie for the top count. */
+  infer(image: Uint8Array): number {
+    this.#image.set(image);
+    return this.#ex.inferSample();
+  }
+
+  /** Output spike counts of the last step (a view; copy it to keep it). */
+  get counts(): Int32Array {
+    return this.#counts;
+  }
+
+  /** Saturation events since creation (must stay 0). */
+  get saturations(): number {
+    return this.#ex.saturations();
+  }
+}
