@@ -1,0 +1,224 @@
+/**
+ * Model files: safetensors with the master weights and the run's metadata.
+ *
+ * Tensors: `linear.{k}.weight`, I32 [out, in], the master weights of linear layer k (k = 0 is
+ * the first hidden layer) in Q11.20 fixed point (value / 2^20 = weight in threshold units).
+ * `__metadata__` (string values, JSON-encoded where structured): `format` ("desire-model"),
+ * `format_version`, `abi_version`, `config` (the network's hyper-parameters), `hyper` (the
+ * training flags), `seed`, `epoch` (epochs completed), `dataset`, `train_accuracy`,
+ * `test_accuracy`, `best_test_accuracy`.
+ *
+ * Saving writes a temporary file in the same directory and renames it over the target, so an
+ * interrupted save never leaves a half-written model.
+ *
+ * @module
+ */
+import { decodeSafetensors, encodeSafetensors, tensorToI32 } from "./safetensors.ts";
+import { MAX_LAYERS, type NetConfig } from "./params.ts";
+import { ABI_VERSION } from "./wasm.ts";
+
+/** Format name in the metadata. */
+export const MODEL_FORMAT = "desire-model";
+/** Format version written and read. */
+export const MODEL_FORMAT_VERSION = 1;
+
+/** What a model file holds besides the weights. */
+export interface ModelInfo {
+  /** Network hyper-parameters. */
+  config: NetConfig;
+  /** Run seed. */
+  seed: number;
+  /** Epochs completed. */
+  epoch: number;
+  /** Dataset the model was trained on. */
+  dataset: string;
+  /** Training flags (free-form). */
+  hyper: Record<string, unknown>;
+  /** Train accuracy of the last epoch (fraction), if known. */
+  trainAccuracy?: number;
+  /** Test accuracy after the last epoch (fraction), if known. */
+  testAccuracy?: number;
+  /** Best test accuracy so far (fraction), if known. */
+  bestTestAccuracy?: number;
+}
+
+/** A loaded model: its info and master weights (out × in per linear layer, Q11.20). */
+export interface Model extends ModelInfo {
+  /** Master weights per linear layer. */
+  weights: Int32Array[];
+}
+
+/** Encodes a model as safetensors bytes. */
+export function encodeModel(info: ModelInfo, weights: Int32Array[]): Uint8Array {
+  const tensors: Record<string, { dtype: "I32"; shape: number[]; data: Int32Array }> = {};
+  const s = info.config.sizes;
+  for (let k = 0; k < weights.length; k++) {
+    tensors[`linear.${k}.weight`] = { dtype: "I32", shape: [s[k + 1], s[k]], data: weights[k] };
+  }
+  const meta: Record<string, string> = {
+    format: MODEL_FORMAT,
+    format_version: String(MODEL_FORMAT_VERSION),
+    abi_version: String(ABI_VERSION),
+    weight_format: "Q11.20",
+    config: JSON.stringify(info.config),
+    hyper: JSON.stringify(info.hyper),
+    seed: String(info.seed),
+    epoch: String(info.epoch),
+    dataset: info.dataset,
+  };
+  if (info.trainAccuracy !== undefined) meta.train_accuracy = String(info.trainAccuracy);
+  if (info.testAccuracy !== undefined) meta.test_accuracy = String(info.testAccuracy);
+  if (info.bestTestAccuracy !== undefined) meta.best_test_accuracy = String(info.bestTestAccuracy);
+  return encodeSafetensors(tensors, meta);
+}
+
+/** Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  try {
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Saves a model atomically. */
+export async function saveModel(path: string, info: ModelInfo, weights: Int32Array[]) {
+  await writeFileAtomic(path, encodeModel(info, weights));
+}
+
+function fail(source: string, what: string): never {
+  throw new TypeError(`Cannot load model ${source}: ${what}`);
+}
+
+function checkConfig(source: string, c: unknown): NetConfig {
+  if (typeof c !== "object" || c === null) fail(source, "metadata 'config' is not an object");
+  const o = c as Record<string, unknown>;
+  const num = (k: string) => {
+    const v = o[k];
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      fail(source, `metadata 'config.${k}' is not a finite number`);
+    }
+    return v;
+  };
+  const sizes = o.sizes;
+  if (
+    !Array.isArray(sizes) || sizes.length < 2 || sizes.length > MAX_LAYERS + 1 ||
+    !sizes.every((x) => Number.isInteger(x) && x >= 1 && x <= 2 ** 28)
+  ) {
+    fail(source, "metadata 'config.sizes' is not a list of 2 to 16 positive layer sizes");
+  }
+  const cfg: NetConfig = {
+    sizes: sizes as number[],
+    tsteps: num("tsteps"),
+    threshold: num("threshold"),
+    decay: num("decay"),
+    margin: num("margin"),
+    desireHid: num("desireHid"),
+    desireOut: num("desireOut"),
+    dropIn: num("dropIn"),
+    dropHid: num("dropHid"),
+  };
+  if (!Number.isInteger(cfg.tsteps) || cfg.tsteps < 1 || cfg.tsteps > 32) {
+    fail(source, `config.tsteps ${cfg.tsteps} is not in 1..32`);
+  }
+  if (!Number.isInteger(cfg.decay) || cfg.decay < 0 || cfg.decay > 30) {
+    fail(source, `config.decay ${cfg.decay} is not in 0..30`);
+  }
+  if (!Number.isInteger(cfg.margin) || cfg.margin < 0 || cfg.margin >= cfg.tsteps) {
+    fail(source, `config.margin ${cfg.margin} is not in 0..tsteps−1`);
+  }
+  if (!(cfg.threshold > 0 && cfg.threshold <= 64)) {
+    fail(source, `config.threshold ${cfg.threshold} is not in (0, 64]`);
+  }
+  for (const k of ["dropIn", "dropHid"] as const) {
+    if (!(cfg[k] >= 0 && cfg[k] < 1)) fail(source, `config.${k} ${cfg[k]} is not in [0, 1)`);
+  }
+  return cfg;
+}
+
+function optNumber(source: string, meta: Record<string, string>, key: string): number | undefined {
+  if (meta[key] === undefined) return undefined;
+  const v = Number(meta[key]);
+  if (!Number.isFinite(v)) fail(source, `metadata '${key}' is not a number: ${meta[key]}`);
+  return v;
+}
+
+/** Decodes and checks a model file's bytes; `source` names it in errors. */
+export function decodeModel(bytes: Uint8Array, source: string): Model {
+  const st = decodeSafetensors(bytes, source);
+  const meta = st.metadata;
+  if (meta.format !== MODEL_FORMAT) {
+    fail(source, `metadata 'format' is ${JSON.stringify(meta.format)} (expected "${MODEL_FORMAT}")`);
+  }
+  if (meta.format_version !== String(MODEL_FORMAT_VERSION)) {
+    fail(
+      source,
+      `format version ${meta.format_version} is not supported (this version reads ${MODEL_FORMAT_VERSION})`,
+    );
+  }
+  let config: NetConfig, hyper: Record<string, unknown>;
+  try {
+    config = JSON.parse(meta.config ?? "null");
+    hyper = JSON.parse(meta.hyper ?? "{}");
+  } catch {
+    fail(source, "metadata 'config' or 'hyper' is not valid JSON");
+  }
+  config = checkConfig(source, config);
+  const seed = optNumber(source, meta, "seed") ?? 0;
+  const epoch = optNumber(source, meta, "epoch") ?? 0;
+  const L = config.sizes.length - 1;
+  const weights: Int32Array[] = [];
+  for (let k = 0; k < L; k++) {
+    const name = `linear.${k}.weight`;
+    const t = st.tensors.get(name);
+    if (!t) fail(source, `tensor ${name} is missing`);
+    const want = [config.sizes[k + 1], config.sizes[k]];
+    if (t.dtype !== "I32" || t.shape.length !== 2 || t.shape[0] !== want[0] || t.shape[1] !== want[1]) {
+      fail(
+        source,
+        `tensor ${name} is ${t.dtype} [${t.shape}] (expected I32 [${want}] for the network ${
+          config.sizes.join("-")
+        })`,
+      );
+    }
+    const w = tensorToI32(t);
+    for (let q = 0; q < w.length; q++) {
+      if (w[q] > 2 ** 28 || w[q] < -(2 ** 28)) {
+        fail(source, `tensor ${name} has weight ${w[q]} at index ${q} (|w| must be ≤ 2^28 in Q11.20)`);
+      }
+    }
+    weights.push(w);
+  }
+  for (const name of st.tensors.keys()) {
+    const m = /^linear\.(\d+)\.weight$/.exec(name);
+    if (!m || Number(m[1]) >= L) fail(source, `unexpected tensor ${name}`);
+  }
+  return {
+    config,
+    seed,
+    epoch,
+    hyper,
+    dataset: meta.dataset ?? "mnist",
+    trainAccuracy: optNumber(source, meta, "train_accuracy"),
+    testAccuracy: optNumber(source, meta, "test_accuracy"),
+    bestTestAccuracy: optNumber(source, meta, "best_test_accuracy"),
+    weights,
+  };
+}
+
+/** Reads and checks a model file. */
+export async function loadModel(path: string): Promise<Model> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`Cannot load model ${path}: no such file`);
+    }
+    throw e;
+  }
+  return decodeModel(bytes, path);
+}
