@@ -57,7 +57,9 @@ async function evalCommand(argv: string[]): Promise<void> {
     }));
   } else {
     console.log(
-      `${o.modelPath}: test accuracy ${(100 * res.accuracy).toFixed(2)} % (${res.correct}/${res.samples}) ` +
+      `${o.modelPath}: test accuracy ${
+        (100 * res.accuracy).toFixed(2)
+      } % (${res.correct}/${res.samples}) ` +
         `on ${dataset}, network ${model.config.sizes.join("-")}, epoch ${model.epoch}, ` +
         `${res.samplesPerSecond.toFixed(0)} samples/s`,
     );

@@ -302,7 +302,7 @@ Model and output:
 Examples:
   deno task train --dataset fashion-mnist --epochs 10
   deno task train --hidden 400 --tsteps 16 --limit 1000 --out runs/quick
-  deno run -A cli.ts train --model-path runs/quick/model.safetensors --eval
+  deno run -A cli.ts train --model-path runs/quick/model-best.safetensors --eval
 `;
 
 /**
@@ -333,8 +333,8 @@ Options:
   -h, --help              print this help and exit
 
 Examples:
-  deno task eval --model-path runs/mnist-0-20250101T000000/model.safetensors
-  deno run -A cli.ts eval --model-path model.safetensors --json --limit 1000
+  deno task eval --model-path runs/mnist-0-20261128-170000/model-best.safetensors
+  deno run -A cli.ts eval --model-path runs/quick/model-best.safetensors --json --limit 1000
 `;
 
 /**

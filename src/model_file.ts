@@ -48,7 +48,29 @@ export interface Model extends ModelInfo {
   weights: Int32Array[];
 }
 
-/** Encodes a model as safetensors bytes. */
+/**
+ * Encodes a model as safetensors bytes.
+ *
+ * @param info Configuration and run metadata.
+ * @param weights Master weights per linear layer (out × in, Q11.20).
+ * @returns The file's bytes.
+ *
+ * @example Round trip
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeModel, encodeModel } from "./model_file.ts";
+ *
+ * const config = {
+ *   sizes: [4, 3, 2], tsteps: 20, threshold: 1, decay: 2, margin: 4,
+ *   desireHid: 0.05, desireOut: 0.3, dropIn: 0, dropHid: 0.3,
+ * };
+ * const weights = [new Int32Array(12).fill(1 << 19), new Int32Array(6).fill(-3)];
+ * const bytes = encodeModel({ config, seed: 7, epoch: 2, dataset: "mnist", hyper: {} }, weights);
+ * const m = decodeModel(bytes, "x.safetensors");
+ * assert.equal(m.seed, 7);
+ * assert.deepEqual(m.weights[1], weights[1]);
+ * ```
+ */
 export function encodeModel(info: ModelInfo, weights: Int32Array[]): Uint8Array {
   const tensors: Record<string, { dtype: "I32"; shape: number[]; data: Int32Array }> = {};
   const s = info.config.sizes;
@@ -84,7 +106,28 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   }
 }
 
-/** Saves a model atomically. */
+/**
+ * Saves a model atomically (temporary file, then rename).
+ *
+ * @param path Target file.
+ * @param info Configuration and run metadata.
+ * @param weights Master weights per linear layer (out × in, Q11.20).
+ *
+ * @example Save and load
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadModel, saveModel } from "./model_file.ts";
+ *
+ * const config = {
+ *   sizes: [4, 2], tsteps: 20, threshold: 1, decay: 2, margin: 4,
+ *   desireHid: 0.05, desireOut: 0.3, dropIn: 0, dropHid: 0.3,
+ * };
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await saveModel(path, { config, seed: 1, epoch: 1, dataset: "mnist", hyper: {} }, [new Int32Array(8)]);
+ * assert.equal((await loadModel(path)).config.sizes.join("-"), "4-2");
+ * await Deno.remove(path);
+ * ```
+ */
 export async function saveModel(path: string, info: ModelInfo, weights: Int32Array[]) {
   await writeFileAtomic(path, encodeModel(info, weights));
 }
@@ -146,12 +189,29 @@ function optNumber(source: string, meta: Record<string, string>, key: string): n
   return v;
 }
 
-/** Decodes and checks a model file's bytes; `source` names it in errors. */
+/**
+ * Decodes and checks a model file's bytes.
+ *
+ * @param bytes The file's bytes.
+ * @param source The file's name, for error messages.
+ * @returns The model.
+ *
+ * @example A file that is not a model
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeModel } from "./model_file.ts";
+ *
+ * assert.throws(() => decodeModel(new Uint8Array(4), "m.safetensors"), /Cannot load m.safetensors/);
+ * ```
+ */
 export function decodeModel(bytes: Uint8Array, source: string): Model {
   const st = decodeSafetensors(bytes, source);
   const meta = st.metadata;
   if (meta.format !== MODEL_FORMAT) {
-    fail(source, `metadata 'format' is ${JSON.stringify(meta.format)} (expected "${MODEL_FORMAT}")`);
+    fail(
+      source,
+      `metadata 'format' is ${JSON.stringify(meta.format)} (expected "${MODEL_FORMAT}")`,
+    );
   }
   if (meta.format_version !== String(MODEL_FORMAT_VERSION)) {
     fail(
@@ -176,7 +236,9 @@ export function decodeModel(bytes: Uint8Array, source: string): Model {
     const t = st.tensors.get(name);
     if (!t) fail(source, `tensor ${name} is missing`);
     const want = [config.sizes[k + 1], config.sizes[k]];
-    if (t.dtype !== "I32" || t.shape.length !== 2 || t.shape[0] !== want[0] || t.shape[1] !== want[1]) {
+    if (
+      t.dtype !== "I32" || t.shape.length !== 2 || t.shape[0] !== want[0] || t.shape[1] !== want[1]
+    ) {
       fail(
         source,
         `tensor ${name} is ${t.dtype} [${t.shape}] (expected I32 [${want}] for the network ${
@@ -187,7 +249,10 @@ export function decodeModel(bytes: Uint8Array, source: string): Model {
     const w = tensorToI32(t);
     for (let q = 0; q < w.length; q++) {
       if (w[q] > 2 ** 28 || w[q] < -(2 ** 28)) {
-        fail(source, `tensor ${name} has weight ${w[q]} at index ${q} (|w| must be ≤ 2^28 in Q11.20)`);
+        fail(
+          source,
+          `tensor ${name} has weight ${w[q]} at index ${q} (|w| must be ≤ 2^28 in Q11.20)`,
+        );
       }
     }
     weights.push(w);
@@ -209,7 +274,20 @@ export function decodeModel(bytes: Uint8Array, source: string): Model {
   };
 }
 
-/** Reads and checks a model file. */
+/**
+ * Reads and checks a model file.
+ *
+ * @param path The file.
+ * @returns The model; throws `Deno.errors.NotFound` or `TypeError`/`RangeError` naming the file.
+ *
+ * @example A missing file
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadModel } from "./model_file.ts";
+ *
+ * await assert.rejects(loadModel("no-such.safetensors"), /Cannot load model no-such.safetensors: no such file/);
+ * ```
+ */
 export async function loadModel(path: string): Promise<Model> {
   let bytes: Uint8Array;
   try {

@@ -19,7 +19,20 @@ const INIT_EPOCH = 0xffffffff;
 
 /**
  * Kaiming-normal initial weights (std √(2/fan_in)), seeded, as master fixed point.
- * Returns one Int32Array per linear layer, out × in row-major (Q11.20).
+ *
+ * @param sizes Layer sizes, inputs first.
+ * @param seed Run seed; the same seed gives the same weights, bit for bit.
+ * @returns One Int32Array per linear layer, out × in row-major (Q11.20: value / 2^20).
+ *
+ * @example Deterministic initialisation
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kaimingMaster } from "./network.ts";
+ *
+ * const a = kaimingMaster([784, 16, 10], 5), b = kaimingMaster([784, 16, 10], 5);
+ * assert.equal(a[0].length, 16 * 784);
+ * assert.deepEqual(a[1], b[1]);
+ * ```
  */
 export function kaimingMaster(sizes: number[], seed: number): Int32Array[] {
   const out: Int32Array[] = [];
@@ -41,7 +54,26 @@ export function masterToFloat(w: Int32Array): Float32Array {
   return f;
 }
 
-/** A network held in one instance of desire.wasm. */
+/**
+ * A network held in one instance of desire.wasm.
+ *
+ * @example Build, train one step, classify
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Network } from "./network.ts";
+ *
+ * const net = await Network.create({
+ *   sizes: [784, 64, 10], tsteps: 20, threshold: 1, decay: 2, margin: 4,
+ *   desireHid: 0.05, desireOut: 0.3, dropIn: 0, dropHid: 0.3,
+ * }, 1);
+ * net.setLearningRate(1e-5);
+ * const image = new Uint8Array(784).fill(200, 200, 500);
+ * net.trainSample(image, 7, 0, 0);
+ * const cls = net.infer(image);
+ * assert.ok(cls >= -1 && cls <= 9);
+ * assert.equal(net.saturations, 0);
+ * ```
+ */
 export class Network {
   /** Hyper-parameters. */
   readonly config: NetConfig;
