@@ -14,7 +14,7 @@
 
 import {
   CFG_D, CFG_L, CFG_SAT, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_ACT, LAY_ACTW, LAY_COUNTS,
-  LAY_CUR, LAY_FWD, LAY_KEEP, LAY_WORDS, cfg, lay, setCfg, size, stepMask, stride,
+  LAY_CUR, LAY_FWD, LAY_KEEP, LAY_UPD, LAY_WORDS, cfg, lay, setCfg, size, stepMask, stride,
 } from "./layout";
 
 /** Neurons per block of the current buffer: T × BLOCK i32 stay in L1. */
@@ -39,39 +39,80 @@ const BLOCK: i32 = 256;
   return na;
 }
 
-/** Layer l's input current of every step, cur[t][j] (SIMD column sums). */
+/** Adds (sign > 0) or subtracts row `row` into row `dst`, lanes [0, len): SIMD main loop + tail. */
+// @ts-ignore: decorator
+@inline function rowAcc(dst: usize, row: usize, len: i32, add: bool): void {
+  const len16 = len & ~15;
+  let k: i32 = 0;
+  if (add) {
+    for (; k < len16; k += 16) {
+      const o = <usize>k << 2;
+      v128.store(dst + o, i32x4.add(v128.load(dst + o), v128.load(row + o)));
+      v128.store(dst + o, i32x4.add(v128.load(dst + o, 16), v128.load(row + o, 16)), 16);
+      v128.store(dst + o, i32x4.add(v128.load(dst + o, 32), v128.load(row + o, 32)), 32);
+      v128.store(dst + o, i32x4.add(v128.load(dst + o, 48), v128.load(row + o, 48)), 48);
+    }
+    for (; k < len; k += 4) {
+      const o = <usize>k << 2;
+      v128.store(dst + o, i32x4.add(v128.load(dst + o), v128.load(row + o)));
+    }
+  } else {
+    for (; k < len16; k += 16) {
+      const o = <usize>k << 2;
+      v128.store(dst + o, i32x4.sub(v128.load(dst + o), v128.load(row + o)));
+      v128.store(dst + o, i32x4.sub(v128.load(dst + o, 16), v128.load(row + o, 16)), 16);
+      v128.store(dst + o, i32x4.sub(v128.load(dst + o, 32), v128.load(row + o, 32)), 32);
+      v128.store(dst + o, i32x4.sub(v128.load(dst + o, 48), v128.load(row + o, 48)), 48);
+    }
+    for (; k < len; k += 4) {
+      const o = <usize>k << 2;
+      v128.store(dst + o, i32x4.sub(v128.load(dst + o), v128.load(row + o)));
+    }
+  }
+}
+
+/**
+ * Layer l's input current of every step (SIMD column sums), as two buffers whose combination
+ * the membrane pass forms: cur[t][j] + Σ_{s ≤ t} del[s][j] = Σ_i fwd[i][j] · b_i(t).
+ * An input whose word has fewer run boundaries than spikes (a pixel that fires every step)
+ * adds its row at the start of each run of spikes and subtracts it after the end (del);
+ * any other input adds its row at every spike (cur). Integer adds are exact, so both give the
+ * same current bit for bit; the choice only saves work.
+ */
 export function currentSimd(l: i32, train: bool): void {
   const T = cfg(CFG_T);
   const P = stride(l);
   const act = lay(LAY_ACT), actw = lay(LAY_ACTW);
-  const cur = lay(LAY_CUR);
+  const cur = lay(LAY_CUR), del = lay(LAY_UPD);
   const fwd = lay(LAY_FWD + l);
   const na = activeInputs(l, act, actw);
+  const mask = stepMask();
   memory.fill(cur, 0, <usize>T * <usize>P * 4);
+  memory.fill(del, 0, <usize>T * <usize>P * 4);
   const rowBytes = <usize>P << 2;
   for (let jb = 0; jb < P; jb += BLOCK) {
     const len = min(BLOCK, P - jb);
-    const len16 = len & ~15;
     const off = <usize>jb << 2;
     for (let a = 0; a < na; a++) {
       const i = <usize>load<u32>(act + (<usize>a << 2));
-      let w = load<u32>(actw + (<usize>a << 2));
+      const w = load<u32>(actw + (<usize>a << 2));
       const row = fwd + i * rowBytes + off;
-      while (w != 0) {
-        const t = <usize>ctz(w);
-        w &= w - 1;
-        const dst = cur + t * rowBytes + off;
-        let k: i32 = 0;
-        for (; k < len16; k += 16) {
-          const o = <usize>k << 2;
-          v128.store(dst + o, i32x4.add(v128.load(dst + o), v128.load(row + o)));
-          v128.store(dst + o, i32x4.add(v128.load(dst + o, 16), v128.load(row + o, 16)), 16);
-          v128.store(dst + o, i32x4.add(v128.load(dst + o, 32), v128.load(row + o, 32)), 32);
-          v128.store(dst + o, i32x4.add(v128.load(dst + o, 48), v128.load(row + o, 48)), 48);
+      let rise = w & ~(w << 1);
+      let fall = ~w & (w << 1) & mask;
+      if (popcnt(rise) + popcnt(fall) < popcnt(w)) {
+        while (rise != 0) {
+          rowAcc(del + <usize>ctz(rise) * rowBytes + off, row, len, true);
+          rise &= rise - 1;
         }
-        for (; k < len; k += 4) {
-          const o = <usize>k << 2;
-          v128.store(dst + o, i32x4.add(v128.load(dst + o), v128.load(row + o)));
+        while (fall != 0) {
+          rowAcc(del + <usize>ctz(fall) * rowBytes + off, row, len, false);
+          fall &= fall - 1;
+        }
+      } else {
+        let b = w;
+        while (b != 0) {
+          rowAcc(cur + <usize>ctz(b) * rowBytes + off, row, len, true);
+          b &= b - 1;
         }
       }
     }
@@ -84,7 +125,7 @@ export function membraneSimd(l: i32, train: bool): void {
   const d = cfg(CFG_D);
   const P = stride(l);
   const thr = cfg(train ? CFG_THR_TRAIN + l : CFG_THR_EVAL + l);
-  const cur = lay(LAY_CUR);
+  const cur = lay(LAY_CUR), del = lay(LAY_UPD);
   const keep = lay(LAY_KEEP + l);
   const out = lay(LAY_WORDS + l);
   const vthr = i32x4.splat(thr);
@@ -96,9 +137,11 @@ export function membraneSimd(l: i32, train: bool): void {
     const kept = v128.load(keep + o);
     let u = i32x4.splat(0);
     let word = i32x4.splat(0);
+    let run = i32x4.splat(0);
     for (let t = 0; t < T; t++) {
       u = i32x4.sub(u, i32x4.shr_s(u, d));
-      const cin = v128.load(cur + <usize>t * rowBytes + o);
+      run = i32x4.add(run, v128.load(del + <usize>t * rowBytes + o));
+      const cin = i32x4.add(v128.load(cur + <usize>t * rowBytes + o), run);
       let r = i32x4.add(u, cin);
       // Signed overflow iff u and cin share a sign that r does not.
       const ovf = i32x4.shr_s(v128.and(v128.xor(u, r), v128.xor(cin, r)), 31);
