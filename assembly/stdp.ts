@@ -14,7 +14,7 @@
 // |Σ_s U| ≤ 2^30 + 32 and |master + Σ U| < 2^31.
 
 import {
-  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_SAT, CFG_T, G_FRAC, LAY_ACT, LAY_ACTW, LAY_DESIRE,
+  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_SAT, CFG_T, G_FRAC, LAY_ACT, LAY_ACTW, LAY_CUR, LAY_DESIRE,
   LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, lay, setCfg, size,
   stride,
 } from "./layout";
@@ -63,11 +63,17 @@ export function updateRows(l: i32, upd: usize): u32 {
   return rows;
 }
 
-/** Applies layer l's update rows to the master weights and rewrites the forward copy (SIMD). */
+/**
+ * Applies layer l's update rows to the master weights and rewrites the forward copy (SIMD).
+ * An input's change Σ_{s ∈ b_i} U[s] is either summed row by row, or, when its spikes come in
+ * fewer runs than rows, from the prefix sums C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e] of
+ * C[e] − C[a−1]. Exact integer sums either way: the choice only saves work.
+ */
 export function updateLayerSimd(l: i32): void {
   const upd = lay(LAY_UPD);
   const rows = updateRows(l, upd);
   if (rows == 0) return;
+  const T = cfg(CFG_T);
   const P = stride(l);
   const act = lay(LAY_ACT), actw = lay(LAY_ACTW);
   const na = activeInputs(l, act, actw);
@@ -77,25 +83,54 @@ export function updateLayerSimd(l: i32): void {
   const vhalf = i32x4.splat(1 << (fsh - 1));
   const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
   const rowBytes = <usize>P << 2;
+  // Prefix sums of the update rows, in the (now free) current buffer.
+  const pre = lay(LAY_CUR);
+  memory.copy(pre, upd, rowBytes);
+  for (let t = 1; t < T; t++) {
+    const prev = pre + <usize>(t - 1) * rowBytes, dst = pre + <usize>t * rowBytes;
+    const src = upd + <usize>t * rowBytes;
+    for (let o: usize = 0; o < rowBytes; o += 16) {
+      v128.store(dst + o, i32x4.add(v128.load(prev + o), v128.load(src + o)));
+    }
+  }
   let sat: i32 = 0;
-  // Byte offsets of the rows selected by one input word (at most 32).
-  const sel = memory.data(32 * 4);
+  // Addresses of the rows to add (plus) and subtract (minus) for one input: at most 32 each.
+  const plus = memory.data(32 * 4), minus = memory.data(32 * 4);
   for (let a = 0; a < na; a++) {
-    let b = load<u32>(actw + (<usize>a << 2)) & rows;
-    if (b == 0) continue;
-    let ns: i32 = 0;
-    while (b != 0) {
-      store<u32>(sel + (<usize>ns << 2), <u32>(<usize>ctz(b) * rowBytes));
-      b &= b - 1;
-      ns++;
+    const b = load<u32>(actw + (<usize>a << 2));
+    const direct = b & rows;
+    if (direct == 0) continue;
+    const ends = b & ~(b >> 1);
+    const starts = (b & ~(b << 1)) >> 1; // a − 1 for every run start a > 0
+    let np: i32 = 0, nm: i32 = 0;
+    if (popcnt(ends) + popcnt(starts) < popcnt(direct)) {
+      let x = ends;
+      while (x != 0) {
+        store<u32>(plus + (<usize>(np++) << 2), <u32>(pre + <usize>ctz(x) * rowBytes));
+        x &= x - 1;
+      }
+      x = starts;
+      while (x != 0) {
+        store<u32>(minus + (<usize>(nm++) << 2), <u32>(pre + <usize>ctz(x) * rowBytes));
+        x &= x - 1;
+      }
+    } else {
+      let x = direct;
+      while (x != 0) {
+        store<u32>(plus + (<usize>(np++) << 2), <u32>(upd + <usize>ctz(x) * rowBytes));
+        x &= x - 1;
+      }
     }
     const i = <usize>load<u32>(act + (<usize>a << 2));
     const rm = master + i * rowBytes, rf = fwd + i * rowBytes;
-    for (let j = 0; j < P; j += 4) {
-      const o = <usize>j << 2;
-      let acc = v128.load(upd + <usize>load<u32>(sel) + o);
-      for (let q = 1; q < ns; q++) {
-        acc = i32x4.add(acc, v128.load(upd + <usize>load<u32>(sel + (<usize>q << 2)) + o));
+    const p0 = <usize>load<u32>(plus);
+    for (let o: usize = 0; o < rowBytes; o += 16) {
+      let acc = v128.load(p0 + o);
+      for (let q = 1; q < np; q++) {
+        acc = i32x4.add(acc, v128.load(<usize>load<u32>(plus + (<usize>q << 2)) + o));
+      }
+      for (let q = 0; q < nm; q++) {
+        acc = i32x4.sub(acc, v128.load(<usize>load<u32>(minus + (<usize>q << 2)) + o));
       }
       const w = i32x4.add(v128.load(rm + o), acc);
       const c = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
