@@ -7,11 +7,11 @@
 //   k_j = 0 unless desired_j and kept_j; then k_j = |n − c_j| if direction_j else −c_j
 //   S_i = Σ_j fwd[l][i][j] · k_j     (= n · S_i of the algorithm page, in layer l's units; exact, i64)
 //   desired_i = |S_i| ≥ thrHid[l];  direction_i = S_i > 0.
-// The SIMD sum runs in i32 over chunks short enough that no lane can overflow
-// (chunk · 2^(F+8) · 32 < 2^31), then widens each chunk to i64.
+// The SIMD sum visits only the 4-lane groups with a non-zero factor; it runs in i32 over
+// chunks short enough that no lane can overflow (chunk · 2^(F+8) · 32 < 2^31), then in i64.
 
 import {
-  CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD,
+  CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD, LAY_GROUPS,
   LAY_KEEP, LAY_KVEC, LAY_WORDS, cfg, cfgBase, lay, size, stride,
 } from "./layout";
 
@@ -32,13 +32,17 @@ export function outputDesire(label: i32): void {
   for (let j = n; j < stride(L); j++) store<i32>(des + (<usize>j << 2), 0);
 }
 
-/** Backward factors k_j of layer l (see above); padding lanes 0. */
-export function backwardFactors(l: i32, kvec: usize): void {
+/**
+ * Backward factors k_j of layer l (see above); padding lanes 0. Writes the byte offsets of the
+ * 4-lane groups holding a non-zero factor to `groups`; returns their number.
+ */
+export function backwardFactors(l: i32, kvec: usize, groups: usize): i32 {
   const P = stride(l);
   const n = cfg(CFG_N);
   const des = lay(LAY_DESIRE + l);
   const keep = lay(LAY_KEEP + l);
   const words = lay(LAY_WORDS + l);
+  let ng: i32 = 0;
   for (let j = 0; j < P; j++) {
     const o = <usize>j << 2;
     const dj = load<i32>(des + o);
@@ -48,7 +52,12 @@ export function backwardFactors(l: i32, kvec: usize): void {
       k = (dj & 2) != 0 ? abs(n - c) : -c;
     }
     store<i32>(kvec + o, k);
+    if ((j & 3) == 3 && v128.any_true(v128.load(kvec + o - 12))) {
+      store<u32>(groups + (<usize>ng << 2), <u32>(o - 12));
+      ng++;
+    }
   }
+  return ng;
 }
 
 /** Desire of layer l − 1 from layer l's desire (l ≥ 2), with layer l's forward weights. */
@@ -56,28 +65,24 @@ export function backwardLayerSimd(l: i32): void {
   const P = stride(l);
   const nIn = size(l - 1);
   const kvec = lay(LAY_KVEC);
-  backwardFactors(l, kvec);
+  const groups = lay(LAY_GROUPS);
+  const ng = backwardFactors(l, kvec, groups);
   const fwd = lay(LAY_FWD + l);
   const out = lay(LAY_DESIRE + l - 1);
   const thr = <i64>cfg(CFG_THR_HID + l);
   const f = cfg(CFG_F + l);
-  // Lanes per chunk: chunk/4 · 2^(F+8) · 32 < 2^31  ⇔  chunk ≤ 2^(20 − F); keep a factor 2.
-  const chunk: i32 = min(1024, 1 << (19 - f));
+  // Groups per chunk: 4·chunk products of ≤ 2^(F+8)·32 per lane must stay below 2^31:
+  // chunk ≤ 2^(18 − F); keep a factor 2.
+  const chunk: i32 = min(256, 1 << (17 - f));
   const rowBytes = <usize>P << 2;
   for (let i = 0; i < nIn; i++) {
     const row = fwd + <usize>i * rowBytes;
     let total: i64 = 0;
-    for (let jb = 0; jb < P; jb += chunk) {
-      const end = min(P, jb + chunk);
+    for (let gb = 0; gb < ng; gb += chunk) {
+      const end = min(ng, gb + chunk);
       let acc = i32x4.splat(0);
-      let j = jb;
-      for (; j + 8 <= end; j += 8) {
-        const o = <usize>j << 2;
-        acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
-        acc = i32x4.add(acc, i32x4.mul(v128.load(row + o, 16), v128.load(kvec + o, 16)));
-      }
-      for (; j < end; j += 4) {
-        const o = <usize>j << 2;
+      for (let g = gb; g < end; g++) {
+        const o = <usize>load<u32>(groups + (<usize>g << 2));
         acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
       }
       const wide = i64x2.add(i64x2.extend_low_i32x4_s(acc), i64x2.extend_high_i32x4_s(acc));

@@ -48,6 +48,7 @@ export const LAY_ACT: i32 = 4; //        u32[Pmax]: active input indices
 export const LAY_ACTW: i32 = 5; //       u32[Pmax]: active input words
 export const LAY_COUNTS: i32 = 6; //     i32[P_L]: output spike counts
 export const LAY_END: i32 = 7; //        first byte after the layout
+export const LAY_GROUPS: i32 = 8; //     u32[Pmax/4]: byte offsets of the 4-lane groups a kernel must visit
 export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
 export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
 export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] master weights, Q11.20, row i = input i

@@ -2,7 +2,7 @@
 
 import {
   CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
-  LAY_ACT, LAY_ACTW, LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
+  LAY_ACT, LAY_ACTW, LAY_BASE, LAY_COUNTS, LAY_GROUPS, LAY_CUR, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
   LAY_KEEP, LAY_KVEC, LAY_MASTER, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
   setCfg, setLay, size, stride,
 } from "./layout";
@@ -62,6 +62,8 @@ export function initLayout(): i32 {
   p = align64(p + <u64>pmax * 4);
   setLay(LAY_ACTW, <usize>p);
   p = align64(p + <u64>pmax * 4);
+  setLay(LAY_GROUPS, <usize>p);
+  p = align64(p + <u64>pmax);
   setLay(LAY_COUNTS, <usize>p);
   p = align64(p + <u64>stride(L) * 4);
   for (let l = 0; l <= L; l++) {

@@ -14,7 +14,7 @@
 // |Σ_s U| ≤ 2^30 + 32 and |master + Σ U| < 2^31.
 
 import {
-  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_SAT, CFG_T, G_FRAC, LAY_ACT, LAY_ACTW, LAY_CUR, LAY_DESIRE,
+  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_SAT, CFG_T, G_FRAC, LAY_ACT, LAY_ACTW, LAY_CUR, LAY_DESIRE, LAY_GROUPS,
   LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, lay, setCfg, size,
   stride,
 } from "./layout";
@@ -83,6 +83,17 @@ export function updateLayerSimd(l: i32): void {
   const vhalf = i32x4.splat(1 << (fsh - 1));
   const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
   const rowBytes = <usize>P << 2;
+  // The 4-lane groups with a non-zero update in some step: only they change.
+  const groups = lay(LAY_GROUPS);
+  let ng: i32 = 0;
+  for (let o: usize = 0; o < rowBytes; o += 16) {
+    let any = v128.load(upd + o);
+    for (let t = 1; t < T; t++) any = v128.or(any, v128.load(upd + <usize>t * rowBytes + o));
+    if (v128.any_true(any)) {
+      store<u32>(groups + (<usize>ng << 2), <u32>o);
+      ng++;
+    }
+  }
   // Prefix sums of the update rows, in the (now free) current buffer.
   const pre = lay(LAY_CUR);
   memory.copy(pre, upd, rowBytes);
@@ -124,7 +135,8 @@ export function updateLayerSimd(l: i32): void {
     const i = <usize>load<u32>(act + (<usize>a << 2));
     const rm = master + i * rowBytes, rf = fwd + i * rowBytes;
     const p0 = <usize>load<u32>(plus);
-    for (let o: usize = 0; o < rowBytes; o += 16) {
+    for (let g = 0; g < ng; g++) {
+      const o = <usize>load<u32>(groups + (<usize>g << 2));
       let acc = v128.load(p0 + o);
       for (let q = 1; q < np; q++) {
         acc = i32x4.add(acc, v128.load(<usize>load<u32>(plus + (<usize>q << 2)) + o));
