@@ -101,6 +101,16 @@ export interface TrainOptions {
   dataDir?: string;
   /** `--threads`: worker threads (reserved). */
   threads?: number;
+  /**
+   * `--checkpoint-every`: write `<out>/checkpoint.safetensors` every N training samples within
+   * an epoch (0: only at the end of every epoch, which always writes one).
+   */
+  checkpointEvery: number;
+  /**
+   * `--resume`: a checkpoint to continue; the run's configuration and flags then come from it
+   * (only `--epochs`, `--checkpoint-every`, `--data-dir` and `--threads` may be given too).
+   */
+  resume?: string;
   /** `--help` or `-h` was given; the other fields then hold defaults and nothing was validated. */
   help: boolean;
   /**
@@ -215,7 +225,21 @@ const DEFAULTS = {
   desireOut: 0.3,
   errorMargin: 4,
   randomSeed: 0,
+  checkpointEvery: 10_000,
 };
+
+/**
+ * Flags that may accompany `--resume`: they do not change what the run computes. Every other
+ * flag would (or names files the checkpoint already fixes) and is refused.
+ */
+const RESUME_ALLOWED: ReadonlySet<string> = new Set([
+  "resume",
+  "epochs",
+  "checkpoint-every",
+  "data-dir",
+  "threads",
+  "help",
+]);
 
 /** Neurons of the input layer (28 × 28 pixels) and of the output layer (10 classes). */
 const INPUTS = 784;
@@ -290,6 +314,17 @@ Training:
   --random-seed S         random seed, 0..4294967295, stored in the model [${DEFAULTS.randomSeed}]
   --threads N             worker threads, N ≥ 1 (reserved)          [1]
 
+Checkpoints and resuming:
+  --checkpoint-every N    write <out>/checkpoint.safetensors every N training
+                          samples (N ≥ 0; 0: only at the end of every epoch,
+                          which always writes one)                  [${DEFAULTS.checkpointEvery}]
+  --resume FILE           continue the run of this checkpoint where it stopped,
+                          bit for bit, in the checkpoint's directory and log;
+                          its configuration and flags apply, and only --epochs
+                          (to raise the total), --checkpoint-every, --data-dir
+                          and --threads may be given with it. A finished run
+                          prints so and exits 0.
+
 Model and output:
   --model-path FILE       load this model and continue training it (its
                           hyper-parameters apply unless given as flags)
@@ -303,6 +338,7 @@ Examples:
   deno task train --dataset fashion-mnist --epochs 10
   deno task train --hidden 400 --tsteps 16 --limit 1000 --out runs/quick
   deno run -A cli.ts train --model-path runs/quick/model-best.safetensors --eval
+  deno task train --resume runs/quick/checkpoint.safetensors --epochs 20
 `;
 
 /**
@@ -400,6 +436,8 @@ const TRAIN_FLAGS = new Map<string, FlagSpec>([
   ["limit", str("--limit N")],
   ["data-dir", str("--data-dir DIR")],
   ["threads", str("--threads N")],
+  ["checkpoint-every", str("--checkpoint-every N")],
+  ["resume", str("--resume FILE")],
   ["help", bool("--help")],
 ]);
 
@@ -663,6 +701,8 @@ function trainDefaults(name: DatasetName): TrainOptions {
     limit: undefined,
     dataDir: undefined,
     threads: undefined,
+    checkpointEvery: DEFAULTS.checkpointEvery,
+    resume: undefined,
     help: false,
     explicit: new Set(),
   };
@@ -677,7 +717,9 @@ function trainDefaults(name: DatasetName): TrainOptions {
  * @param argv The words after `train`, e.g. `["--epochs", "10"]`.
  * @returns The validated options; `explicit` names the flags given.
  * @throws {UsageError} Unknown flag, positional argument, missing value, wrong
- *   number of values, or `--eval` without `--model-path`.
+ *   number of values, `--eval` without `--model-path`, or `--resume` with a flag
+ *   that would change the resumed run (anything but `--epochs`,
+ *   `--checkpoint-every`, `--data-dir`, `--threads`).
  * @throws {TypeError} A value that is not a number or not an integer.
  * @throws {RangeError} A value out of range, `--error-margin` ≥ `--tsteps`, or
  *   a network too large for 32-bit WebAssembly memory.
@@ -707,6 +749,17 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   const one = (name: string) => given.get(name) as string | undefined;
   const many = (name: string) => given.get(name) as string[] | undefined;
 
+  if (given.has("resume")) {
+    const conflicting = [...given.keys()].filter((name) => !RESUME_ALLOWED.has(name));
+    if (conflicting.length > 0) {
+      const names = conflicting.map((name) => `--${name}`).join(", ");
+      throw new UsageError(
+        `Cannot use ${names} with --resume: a resumed run keeps the configuration and flags ` +
+          `of its checkpoint (allowed with --resume: --epochs, --checkpoint-every, --data-dir, ` +
+          `--threads)`,
+      );
+    }
+  }
   const opts = trainDefaults(given.has("dataset") ? dataset(one("dataset")!) : DEFAULTS.dataset);
   opts.explicit = new Set(given.keys());
 
@@ -769,6 +822,16 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   }
   if ((v = one("limit"))) opts.limit = positive("limit", v);
   if ((v = one("threads"))) opts.threads = positive("threads", v);
+  if ((v = one("checkpoint-every"))) {
+    opts.checkpointEvery = integer(
+      "checkpoint-every",
+      v,
+      0,
+      Infinity,
+      "must be an integer ≥ 0; 0 checkpoints only at the end of every epoch",
+    );
+  }
+  opts.resume = one("resume");
   opts.modelPath = one("model-path");
   opts.out = one("out");
   opts.log = one("log");

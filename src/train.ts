@@ -1,5 +1,16 @@
 /**
- * The training schedule: epochs, shuffling, learning-rate decay, evaluation, checkpoints, log.
+ * The training schedule: epochs, shuffling, learning-rate decay, evaluation, checkpoints, log,
+ * and resuming a run from its checkpoint.
+ *
+ * A run is deterministic: every random draw depends only on (seed, epoch, position in the
+ * epoch's order) and the weights, so a run resumed from a checkpoint continues bit for bit as if
+ * it had never stopped. A checkpoint (`<out>/checkpoint.safetensors`, {@link CHECKPOINT_NAME})
+ * is a model file whose metadata also holds `kind` = `checkpoint`, `position` (next index in the
+ * order of epoch `epoch`, which counts the epochs completed), `train_correct`, `train_samples`,
+ * `checkpoint_every`, `out`, `log`, `elapsed_seconds`, `epoch_seconds`, `saturations` and
+ * `last_record` (the log line of the last completed epoch). It is written atomically every
+ * `--checkpoint-every` samples and at the end of every epoch: after `model-last`/`model-best`,
+ * before the epoch's log line, so a resumed run can restore a log line lost to a kill.
  *
  * @module
  */
@@ -9,7 +20,18 @@ import { epochRate } from "./params.ts";
 import { shuffledOrder } from "./rng.ts";
 import { type Dataset, loadDataset, type Split } from "./datasets.ts";
 import { checkOutDir, type TrainOptions } from "./args.ts";
-import { loadModel, type Model, saveModel } from "./model_file.ts";
+import {
+  decodeModel,
+  encodeModel,
+  loadModel,
+  type Model,
+  type ModelInfo,
+  saveModel,
+  writeFileAtomic,
+} from "./model_file.ts";
+import { decodeSafetensors, encodeSafetensors, type TensorInput } from "./safetensors.ts";
+import { DATASET_NAMES, type DatasetName } from "./datasets.ts";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 
 /** One line of the JSON-lines log: one epoch. */
 export interface EpochRecord {
@@ -158,6 +180,11 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 }
 
+/** File name of a run's checkpoint inside its run directory. */
+export const CHECKPOINT_NAME = "checkpoint.safetensors";
+/** Version of the checkpoint metadata written and read. */
+export const CHECKPOINT_VERSION = 1;
+
 /** Training flags as stored in the model and run.json. */
 function hyperOf(o: TrainOptions, dataset: string): Record<string, unknown> {
   return {
@@ -177,8 +204,10 @@ export interface RunSummary {
   outDir: string;
   /** Log file. */
   logPath: string;
-  /** Per-epoch records. */
+  /** Per-epoch records (all of the run's, including those before a resume). */
   epochs: EpochRecord[];
+  /** True when `--resume` found the run already finished and trained nothing. */
+  alreadyFinished?: boolean;
 }
 
 /** Evaluates a loaded model (`train --model-path FILE --eval`). */
@@ -198,8 +227,282 @@ export async function evalOnly(o: TrainOptions, r: Reporter): Promise<EvalResult
   return res;
 }
 
-/** Runs the training schedule of `o`, reporting progress to `r`. */
-export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSummary> {
+// ---------------------------------------------------------------- checkpoints
+
+/** The state of a run at a sample boundary, besides the weights. */
+export interface CheckpointState {
+  /** Epochs completed = the 0-based epoch in progress. */
+  epoch: number;
+  /** Next index into the order of epoch `epoch` (0 at an epoch boundary). */
+  position: number;
+  /** Samples of epoch `epoch` classified correctly while training, before `position`. */
+  trainCorrect: number;
+  /** Training samples per epoch. */
+  trainSamples: number;
+  /** Best test accuracy so far, −1 before the first evaluation. */
+  best: number;
+  /** `--checkpoint-every` of the run. */
+  checkpointEvery: number;
+  /** Run directory (absolute) when the checkpoint was written. */
+  out: string;
+  /** Log file (absolute) when the checkpoint was written. */
+  log: string;
+  /** Wall time of the run up to the checkpoint (work lost to a kill is not counted). */
+  elapsedSeconds: number;
+  /** Wall time of epoch `epoch` up to `position`. */
+  epochSeconds: number;
+  /** Saturation events of the run so far. */
+  saturations: number;
+  /** Log line of the last completed epoch, if any. */
+  lastRecord?: EpochRecord;
+}
+
+/** A loaded checkpoint: the model and the run state. */
+export interface Checkpoint extends Model {
+  /** Where the run stands. */
+  state: CheckpointState;
+}
+
+/**
+ * Encodes a checkpoint: the model file of `encodeModel` with the run state added to its
+ * metadata, so it stays a valid model file (`eval --model-path` reads it).
+ */
+export function encodeCheckpoint(
+  info: ModelInfo,
+  weights: Int32Array[],
+  state: CheckpointState,
+): Uint8Array {
+  const model = decodeSafetensors(encodeModel(info, weights), "checkpoint");
+  const tensors: Record<string, TensorInput> = {};
+  for (const [name, t] of model.tensors) {
+    tensors[name] = { dtype: t.dtype, shape: t.shape, data: t.bytes };
+  }
+  const meta: Record<string, string> = {
+    ...model.metadata,
+    kind: "checkpoint",
+    checkpoint_version: String(CHECKPOINT_VERSION),
+    position: String(state.position),
+    train_correct: String(state.trainCorrect),
+    train_samples: String(state.trainSamples),
+    checkpoint_every: String(state.checkpointEvery),
+    out: state.out,
+    log: state.log,
+    elapsed_seconds: String(state.elapsedSeconds),
+    epoch_seconds: String(state.epochSeconds),
+    saturations: String(state.saturations),
+  };
+  if (state.best >= 0) meta.best_test_accuracy = String(state.best);
+  if (state.lastRecord) meta.last_record = JSON.stringify(state.lastRecord);
+  return encodeSafetensors(tensors, meta);
+}
+
+function resumeError(path: string, what: string): never {
+  throw new TypeError(`Cannot resume from ${path}: ${what}`);
+}
+
+/**
+ * Decodes and checks a checkpoint's bytes. A corrupt file, a model file that is not a
+ * checkpoint, or inconsistent run state is refused with a message naming `source`.
+ */
+export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
+  const model = decodeModel(bytes, source);
+  const meta = decodeSafetensors(bytes, source).metadata;
+  if (meta.kind !== "checkpoint") {
+    resumeError(
+      source,
+      `it is not a checkpoint (metadata 'kind' is ${
+        meta.kind === undefined ? "missing" : JSON.stringify(meta.kind)
+      }, expected ` +
+        `"checkpoint"; to continue training from a model file, use --model-path)`,
+    );
+  }
+  if (meta.checkpoint_version !== String(CHECKPOINT_VERSION)) {
+    resumeError(
+      source,
+      `checkpoint version ${meta.checkpoint_version} is not supported (this version reads ` +
+        `${CHECKPOINT_VERSION})`,
+    );
+  }
+  const int = (key: string, min: number, max: number): number => {
+    const v = Number(meta[key]);
+    if (meta[key] === undefined || !Number.isInteger(v) || v < min || v > max) {
+      resumeError(
+        source,
+        `metadata '${key}' is ${JSON.stringify(meta[key])} (expected an integer in ${min}..${max})`,
+      );
+    }
+    return v;
+  };
+  const num = (key: string, fallback?: number): number => {
+    if (meta[key] === undefined && fallback !== undefined) return fallback;
+    const v = Number(meta[key]);
+    if (meta[key] === undefined || !Number.isFinite(v)) {
+      resumeError(source, `metadata '${key}' is ${JSON.stringify(meta[key])} (expected a number)`);
+    }
+    return v;
+  };
+  const str = (key: string): string => {
+    if (typeof meta[key] !== "string" || meta[key] === "") {
+      resumeError(source, `metadata '${key}' is missing`);
+    }
+    return meta[key];
+  };
+  const h = model.hyper;
+  const isNum = (x: unknown) => typeof x === "number" && Number.isFinite(x);
+  const hyperOk = (DATASET_NAMES as readonly unknown[]).includes(h.dataset) &&
+    Number.isInteger(h.epochs) && (h.epochs as number) >= 1 &&
+    Array.isArray(h.lr) && h.lr.length === 2 && h.lr.every(isNum) &&
+    isNum(h.lr_decay) && typeof h.shuffle === "boolean" &&
+    (h.limit === null || (Number.isInteger(h.limit) && (h.limit as number) >= 1));
+  if (!hyperOk) {
+    resumeError(
+      source,
+      `metadata 'hyper' does not hold the run's training flags: ${JSON.stringify(h)}`,
+    );
+  }
+  if (model.dataset !== h.dataset) {
+    resumeError(
+      source,
+      `metadata 'dataset' ${model.dataset} differs from 'hyper.dataset' ${h.dataset}`,
+    );
+  }
+  if (!Number.isInteger(model.epoch) || model.epoch < 0 || model.epoch > (h.epochs as number)) {
+    resumeError(source, `metadata 'epoch' is ${model.epoch} (expected 0..${h.epochs})`);
+  }
+  const trainSamples = int("train_samples", 1, 2 ** 32 - 1);
+  const position = int("position", 0, trainSamples - 1);
+  const trainCorrect = int("train_correct", 0, position);
+  let lastRecord: EpochRecord | undefined;
+  if (meta.last_record !== undefined) {
+    try {
+      lastRecord = JSON.parse(meta.last_record);
+    } catch {
+      resumeError(source, "metadata 'last_record' is not valid JSON");
+    }
+    if (typeof lastRecord !== "object" || lastRecord === null || lastRecord.epoch !== model.epoch) {
+      resumeError(source, `metadata 'last_record' is not the log line of epoch ${model.epoch}`);
+    }
+  }
+  const best = num("best_test_accuracy", -1);
+  return {
+    ...model,
+    state: {
+      epoch: model.epoch,
+      position,
+      trainCorrect,
+      trainSamples,
+      best,
+      checkpointEvery: int("checkpoint_every", 0, Number.MAX_SAFE_INTEGER),
+      out: str("out"),
+      log: str("log"),
+      elapsedSeconds: num("elapsed_seconds", 0),
+      epochSeconds: num("epoch_seconds", 0),
+      saturations: int("saturations", 0, Number.MAX_SAFE_INTEGER),
+      lastRecord,
+    },
+  };
+}
+
+/** Reads and checks a checkpoint file (see {@link decodeCheckpoint}). */
+export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`Cannot resume from ${path}: no such file`);
+    }
+    throw e;
+  }
+  return decodeCheckpoint(bytes, path);
+}
+
+/**
+ * Makes the log agree with a checkpoint after a kill: keeps the first complete, valid line of
+ * each epoch up to the checkpoint's completed epochs (dropping a torn last line, duplicates and
+ * lines of later epochs), and restores the line of the last completed epoch from the checkpoint
+ * when the kill came between the end-of-epoch checkpoint and the log line. Rewrites the log
+ * (atomically) only when something changed.
+ *
+ * @returns The log's records after the repair.
+ */
+async function reconcileLog(
+  logPath: string,
+  completed: number,
+  lastRecord: EpochRecord | undefined,
+): Promise<EpochRecord[]> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(logPath);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const lines = text.split("\n");
+  lines.pop(); // the text after the last newline: empty, or a line torn by the kill
+  const keep: string[] = [];
+  const records: EpochRecord[] = [];
+  const seen = new Set<number>();
+  for (const line of lines) {
+    let rec: EpochRecord;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (
+      typeof rec !== "object" || rec === null || !Number.isInteger(rec.epoch) ||
+      rec.epoch < 1 || rec.epoch > completed || seen.has(rec.epoch)
+    ) continue;
+    seen.add(rec.epoch);
+    keep.push(line);
+    records.push(rec);
+  }
+  if (lastRecord && !seen.has(lastRecord.epoch)) {
+    keep.push(JSON.stringify(lastRecord));
+    records.push(lastRecord);
+  }
+  const repaired = keep.map((l) => l + "\n").join("");
+  if (repaired !== text) {
+    await writeFileAtomic(logPath, new TextEncoder().encode(repaired));
+  }
+  return records;
+}
+
+/** Removes temporary files a killed save left in the run directory. */
+async function removeStaleTemporaries(dir: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && /\.safetensors\.tmp-\d+$/.test(e.name)) {
+      await Deno.remove(join(dir, e.name)).catch(() => {});
+    }
+  }
+}
+
+// ------------------------------------------------------------------- schedule
+
+/** Everything the epoch loop needs: a fresh run or one restored from a checkpoint. */
+interface Plan {
+  outDir: string;
+  logPath: string;
+  config: NetConfig;
+  seed: number;
+  dataset: DatasetName;
+  hyper: Record<string, unknown>;
+  epochs: number;
+  lrLin: number;
+  lrDecay: number;
+  shuffle: boolean;
+  checkpointEvery: number;
+  data: Dataset;
+  nTrain: number;
+  weights?: Int32Array[];
+  /** Where to start: epoch, position, the epoch's counters so far. */
+  start: CheckpointState;
+  /** Records of the epochs completed before this process. */
+  records: EpochRecord[];
+}
+
+/** Prepares a new run: checks, loads, creates the run directory, run.json and an empty log. */
+async function planFresh(o: TrainOptions): Promise<Plan> {
   const outDir = o.out ?? `runs/${o.dataset}-${o.randomSeed}-${timestamp()}`;
   checkOutDir(outDir);
   const logPath = o.log ?? `${outDir}/log.jsonl`;
@@ -213,17 +516,15 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
   }
   let config = configFromOptions(o);
   let seed = o.randomSeed;
-  let initial: Int32Array[] | undefined;
+  let weights: Int32Array[] | undefined;
   if (o.modelPath) {
     const model = await loadModel(o.modelPath);
     config = mergeModelConfig(model, o, o.modelPath);
     if (!o.explicit.has("random-seed")) seed = model.seed;
-    initial = model.weights;
+    weights = model.weights;
   }
   const data: Dataset = await loadDataset(o.dataset, { dataDir: o.dataDir });
-  const net = await Network.create(config, seed, initial);
   const nTrain = Math.min(data.train.count, o.limit ?? data.train.count);
-  const px = data.train.rows * data.train.cols;
 
   await Deno.mkdir(outDir, { recursive: true });
   const hyper = hyperOf(o, o.dataset);
@@ -237,65 +538,229 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
       "\n",
   );
   await Deno.writeTextFile(logPath, "");
+  return {
+    outDir,
+    logPath,
+    config,
+    seed,
+    dataset: o.dataset,
+    hyper,
+    epochs: o.epochs,
+    lrLin: o.lrLin,
+    lrDecay: o.lrDecay,
+    shuffle: o.shuffle,
+    checkpointEvery: o.checkpointEvery,
+    data,
+    nTrain,
+    weights,
+    start: {
+      epoch: 0,
+      position: 0,
+      trainCorrect: 0,
+      trainSamples: nTrain,
+      best: -1,
+      checkpointEvery: o.checkpointEvery,
+      out: resolve(outDir),
+      log: resolve(logPath),
+      elapsedSeconds: 0,
+      epochSeconds: 0,
+      saturations: 0,
+    },
+    records: [],
+  };
+}
+
+/**
+ * Prepares a resumed run from `o.resume`: the run directory is the checkpoint's; the log is the
+ * checkpoint's (moved along when it lay inside the run directory). When the run is already
+ * finished, repairs the log, reports so and returns the run's summary instead of a plan.
+ */
+async function planResume(o: TrainOptions, r: Reporter): Promise<Plan | RunSummary> {
+  const path = o.resume!;
+  const ck = await loadCheckpoint(path);
+  const st = ck.state;
+  const h = ck.hyper;
+  const storedEpochs = h.epochs as number;
+  let epochs = storedEpochs;
+  if (o.explicit.has("epochs")) {
+    if (o.epochs < storedEpochs) {
+      throw new RangeError(
+        `Invalid --epochs: ${o.epochs} (with --resume it can only raise the run's total of ` +
+          `${storedEpochs} epochs)`,
+      );
+    }
+    epochs = o.epochs;
+  }
+  const outDir = dirname(path);
+  const rel = relative(st.out, st.log);
+  const logPath = !rel.startsWith("..") && !isAbsolute(rel) ? join(outDir, rel) : st.log;
+  const hyper = { ...h, epochs };
+  if (st.epoch >= epochs) {
+    const records = await reconcileLog(logPath, st.epoch, st.lastRecord);
+    r.line(
+      `desire: the run of ${path} is already finished (${st.epoch}/${epochs} epochs, best test ` +
+        `accuracy ${pct(st.best)}); nothing to do (raise --epochs to continue it)`,
+    );
+    return { outDir, logPath, epochs: records, alreadyFinished: true };
+  }
+  const dataset = h.dataset as DatasetName;
+  const limit = h.limit as number | null;
+  const data: Dataset = await loadDataset(dataset, { dataDir: o.dataDir });
+  const nTrain = Math.min(data.train.count, limit ?? data.train.count);
+  if (nTrain !== st.trainSamples) {
+    throw new RangeError(
+      `Cannot resume from ${path}: the run trained on ${st.trainSamples} samples per epoch, ` +
+        `the data set now gives ${nTrain}`,
+    );
+  }
+  const records = await reconcileLog(logPath, st.epoch, st.lastRecord);
+  await removeStaleTemporaries(outDir);
+  let run: Record<string, unknown> = {};
+  try {
+    run = JSON.parse(await Deno.readTextFile(join(outDir, "run.json")));
+  } catch {
+    run = { config: ck.config, seed: ck.seed, train_samples: nTrain };
+  }
+  const resumed = Array.isArray(run.resumed) ? run.resumed : [];
+  resumed.push({ at: new Date().toISOString(), epoch: st.epoch, position: st.position, epochs });
+  run = { ...run, hyper, resumed };
+  await writeFileAtomic(
+    join(outDir, "run.json"),
+    new TextEncoder().encode(JSON.stringify(run, null, 2) + "\n"),
+  );
+  return {
+    outDir,
+    logPath,
+    config: ck.config,
+    seed: ck.seed,
+    dataset,
+    hyper,
+    epochs,
+    lrLin: (h.lr as number[])[1],
+    lrDecay: h.lr_decay as number,
+    shuffle: h.shuffle as boolean,
+    checkpointEvery: o.explicit.has("checkpoint-every") ? o.checkpointEvery : st.checkpointEvery,
+    data,
+    nTrain,
+    weights: ck.weights,
+    start: st,
+    records,
+  };
+}
+
+/**
+ * Runs the training schedule of `o`, reporting progress to `r`: a new run, or with `o.resume`
+ * the continuation of a checkpoint's run, bit for bit.
+ */
+export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSummary> {
+  const planned = o.resume ? await planResume(o, r) : await planFresh(o);
+  if (!("config" in planned)) return planned;
+  const p = planned;
+  const { outDir, logPath, config, seed, data, nTrain, epochs, start } = p;
+  const net = await Network.create(config, seed, p.weights);
+  const px = data.train.rows * data.train.cols;
+  const ckPath = join(outDir, CHECKPOINT_NAME);
+  const out = resolve(outDir), log = resolve(logPath);
+  const resuming = o.resume !== undefined;
+
   r.line(
-    `desire: training ${
+    `desire: ${resuming ? "resuming" : "training"} ${
       config.sizes.join("-")
-    } on ${o.dataset} (${nTrain} training, ${data.test.count} test samples), ` +
-      `${o.epochs} epochs, seed ${seed}, run directory ${outDir}`,
+    } on ${p.dataset} (${nTrain} training, ${data.test.count} test samples), ` +
+      `${epochs} epochs, seed ${seed}, run directory ${outDir}` +
+      (resuming
+        ? ` at epoch ${start.epoch + 1}, sample ${start.position}/${nTrain} (${o.resume})`
+        : ""),
   );
 
-  const records: EpochRecord[] = [];
-  const start = performance.now();
-  let best = -1;
+  const records = [...p.records];
+  let lastRecord = start.lastRecord ?? records.at(-1);
+  const startTime = performance.now();
+  const elapsed = () => start.elapsedSeconds + (performance.now() - startTime) / 1000;
+  let best = start.best;
   const interactive = Deno.stderr.isTerminal();
-  for (let e = 0; e < o.epochs; e++) {
+  const info = (e: number): ModelInfo => ({
+    config,
+    seed,
+    epoch: e,
+    dataset: p.dataset,
+    hyper: p.hyper,
+    trainAccuracy: lastRecord?.train_accuracy,
+    testAccuracy: lastRecord?.test_accuracy,
+    bestTestAccuracy: best >= 0 ? best : undefined,
+  });
+  const allWeights = () =>
+    Array.from({ length: config.sizes.length - 1 }, (_, k) => net.weights(k + 1));
+  const checkpoint = async (
+    epoch: number,
+    position: number,
+    trainCorrect: number,
+    epochSeconds: number,
+    weights = allWeights(),
+  ) => {
+    const state: CheckpointState = {
+      epoch,
+      position,
+      trainCorrect,
+      trainSamples: nTrain,
+      best,
+      checkpointEvery: p.checkpointEvery,
+      out,
+      log,
+      elapsedSeconds: elapsed(),
+      epochSeconds,
+      saturations: start.saturations + net.saturations,
+      lastRecord,
+    };
+    await writeFileAtomic(ckPath, encodeCheckpoint(info(epoch), weights, state));
+  };
+
+  // A fresh run is resumable from its first sample on (and its directory, which now holds a
+  // run, need not be removed to start it again).
+  if (!resuming) await checkpoint(0, 0, 0, 0);
+
+  for (let e = start.epoch; e < epochs; e++) {
+    const first = e === start.epoch;
+    const k0 = first ? start.position : 0;
+    const secondsBefore = first ? start.epochSeconds : 0;
     const t0 = performance.now();
-    const lr = epochRate(o.lrLin, o.lrDecay, e);
+    const lr = epochRate(p.lrLin, p.lrDecay, e);
     net.setLearningRate(lr);
-    const order = o.shuffle
+    const order = p.shuffle
       ? shuffledOrder(seed, e, nTrain)
       : Uint32Array.from({ length: nTrain }, (_, i) => i);
-    let correct = 0;
+    let correct = first ? start.trainCorrect : 0;
     let lastShown = t0;
-    for (let k = 0; k < nTrain; k++) {
+    const every = p.checkpointEvery;
+    for (let k = k0; k < nTrain; k++) {
       const s = order[k];
       const label = data.train.labels[s];
       if (net.trainSample(data.train.images.subarray(s * px, s * px + px), label, e, k) === label) {
         correct++;
       }
+      if (every > 0 && (k + 1) % every === 0 && k + 1 < nTrain) {
+        await checkpoint(e, k + 1, correct, secondsBefore + (performance.now() - t0) / 1000);
+      }
       if (interactive && (k & 255) === 255) {
         const now = performance.now();
         if (now - lastShown > 250) {
           lastShown = now;
-          const rate = (k + 1) / ((now - t0) / 1000);
+          const rate = (k + 1 - k0) / ((now - t0) / 1000);
           r.progress(
-            `epoch ${e + 1}/${o.epochs}  ${k + 1}/${nTrain}  train ${pct(correct / (k + 1))}  ${
+            `epoch ${e + 1}/${epochs}  ${k + 1}/${nTrain}  train ${pct(correct / (k + 1))}  ${
               rate.toFixed(0)
             } samples/s  eta ${((nTrain - k - 1) / rate).toFixed(0)} s`,
           );
         }
       }
     }
-    const trainSeconds = (performance.now() - t0) / 1000;
+    const trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
     if (interactive) {
-      r.progress(`epoch ${e + 1}/${o.epochs}  evaluating ${data.test.count} test samples`);
+      r.progress(`epoch ${e + 1}/${epochs}  evaluating ${data.test.count} test samples`);
     }
     const ev = evaluate(net, data.test);
     const improved = ev.accuracy > best;
     if (improved) best = ev.accuracy;
-    const weights = Array.from({ length: config.sizes.length - 1 }, (_, k) => net.weights(k + 1));
-    const info = {
-      config,
-      seed,
-      epoch: e + 1,
-      dataset: o.dataset,
-      hyper,
-      trainAccuracy: correct / nTrain,
-      testAccuracy: ev.accuracy,
-      bestTestAccuracy: best,
-    };
-    await saveModel(`${outDir}/model-last.safetensors`, info, weights);
-    if (improved) await saveModel(`${outDir}/model-best.safetensors`, info, weights);
     const rec: EpochRecord = {
       epoch: e + 1,
       lr,
@@ -305,16 +770,25 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
       test_samples: ev.samples,
       samples_per_second: nTrain / trainSeconds,
       test_samples_per_second: ev.samplesPerSecond,
-      seconds: (performance.now() - t0) / 1000,
-      elapsed_seconds: (performance.now() - start) / 1000,
+      seconds: secondsBefore + (performance.now() - t0) / 1000,
+      elapsed_seconds: elapsed(),
       best_test_accuracy: best,
-      saturations: net.saturations,
+      saturations: start.saturations + net.saturations,
     };
+    lastRecord = rec;
+    const weights = allWeights();
+    // Order matters for a kill at any point: the models, then the end-of-epoch checkpoint
+    // (holding this epoch's log line), then the log line. A resume from the checkpoint restores
+    // a missing line; one from an earlier checkpoint redoes the epoch and rewrites the models
+    // identically.
+    await saveModel(`${outDir}/model-last.safetensors`, info(e + 1), weights);
+    if (improved) await saveModel(`${outDir}/model-best.safetensors`, info(e + 1), weights);
+    await checkpoint(e + 1, 0, 0, 0, weights);
     records.push(rec);
     await Deno.writeTextFile(logPath, JSON.stringify(rec) + "\n", { append: true });
     if (interactive) r.progress("");
     r.line(
-      `epoch ${e + 1}/${o.epochs}  lr ${lr.toExponential(3)}  train ${
+      `epoch ${e + 1}/${epochs}  lr ${lr.toExponential(3)}  train ${
         pct(rec.train_accuracy)
       }  test ${pct(rec.test_accuracy)}${improved ? " (best)" : ""}  ${
         rec.samples_per_second.toFixed(0)
@@ -323,7 +797,8 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
   }
   r.line(
     `done: best test accuracy ${pct(best)}, final ${pct(records.at(-1)?.test_accuracy ?? 0)}; ` +
-      `models in ${outDir}/model-best.safetensors and model-last.safetensors, log in ${logPath}`,
+      `models in ${outDir}/model-best.safetensors and model-last.safetensors, checkpoint ` +
+      `${ckPath}, log in ${logPath}`,
   );
   return { outDir, logPath, epochs: records };
 }

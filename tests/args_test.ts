@@ -50,6 +50,8 @@ const MNIST_DEFAULTS: Omit<TrainOptions, "explicit"> = {
   limit: undefined,
   dataDir: undefined,
   threads: undefined,
+  checkpointEvery: 10000,
+  resume: undefined,
   help: false,
 };
 
@@ -176,6 +178,42 @@ Deno.test("parseTrainArgs() explicit flags override the preset", async (t) => {
         "data-dir",
         "threads",
       ],
+    },
+    {
+      argv: ["--checkpoint-every", "0"],
+      expect: { checkpointEvery: 0 },
+      explicit: ["checkpoint-every"],
+    },
+    {
+      argv: ["--checkpoint-every=250", "--limit", "3000"],
+      expect: { checkpointEvery: 250, limit: 3000 },
+      explicit: ["checkpoint-every", "limit"],
+    },
+    {
+      argv: ["--resume", "runs/x/checkpoint.safetensors"],
+      expect: { resume: "runs/x/checkpoint.safetensors" },
+      explicit: ["resume"],
+    },
+    {
+      argv: [
+        "--resume=runs/x/checkpoint.safetensors",
+        "--epochs",
+        "20",
+        "--checkpoint-every",
+        "100",
+        "--data-dir",
+        "data",
+        "--threads",
+        "2",
+      ],
+      expect: {
+        resume: "runs/x/checkpoint.safetensors",
+        epochs: 20,
+        checkpointEvery: 100,
+        dataDir: "data",
+        threads: 2,
+      },
+      explicit: ["resume", "epochs", "checkpoint-every", "data-dir", "threads"],
     },
     {
       argv: ["--epochs", "5", "--epochs", "6"],
@@ -523,6 +561,59 @@ Deno.test("parseTrainArgs() rejects bad input with the flag, the value and the a
       cls: UsageError,
       message: "Missing --model-path: --eval evaluates a loaded model (see --help)",
     },
+    // checkpoints and resuming
+    {
+      argv: ["--checkpoint-every", "-1"],
+      cls: RangeError,
+      message:
+        "Invalid --checkpoint-every: -1 (must be an integer ≥ 0; 0 checkpoints only at the end of every epoch)",
+    },
+    {
+      argv: ["--checkpoint-every", "2.5"],
+      cls: TypeError,
+      message:
+        "Invalid --checkpoint-every: 2.5 (must be an integer ≥ 0; 0 checkpoints only at the end of every epoch)",
+    },
+    {
+      argv: ["--resume"],
+      cls: UsageError,
+      message: "Missing value for --resume (usage: --resume FILE)",
+    },
+    {
+      argv: ["--resume", "c.safetensors", "--hidden", "64"],
+      cls: UsageError,
+      message: "Cannot use --hidden with --resume: a resumed run keeps the configuration and " +
+        "flags of its checkpoint (allowed with --resume: --epochs, --checkpoint-every, " +
+        "--data-dir, --threads)",
+    },
+    {
+      argv: [
+        "--lr",
+        "1e-6",
+        "1e-5",
+        "--resume",
+        "c.safetensors",
+        "--no-shuffle-data",
+        "--out",
+        "x",
+      ],
+      cls: UsageError,
+      message: "Cannot use --lr, --no-shuffle-data, --out with --resume: a resumed run keeps " +
+        "the configuration and flags of its checkpoint (allowed with --resume: --epochs, " +
+        "--checkpoint-every, --data-dir, --threads)",
+    },
+    {
+      argv: ["--resume", "c.safetensors", "--dataset", "mnist"],
+      cls: UsageError,
+      message: "Cannot use --dataset with --resume: a resumed run keeps the configuration and " +
+        "flags of its checkpoint (allowed with --resume: --epochs, --checkpoint-every, " +
+        "--data-dir, --threads)",
+    },
+    {
+      argv: ["--resume", "c.safetensors", "--epochs", "0"],
+      cls: RangeError,
+      message: "Invalid --epochs: 0 (must be an integer ≥ 1)",
+    },
   ];
   for (const { argv, cls, message } of cases) {
     await t.step(`parseTrainArgs() rejects ${argv.join(" ")} with ${cls.name}`, () => {
@@ -724,6 +815,8 @@ Deno.test("help texts", async (t) => {
     "--limit",
     "--data-dir",
     "--threads",
+    "--checkpoint-every",
+    "--resume",
   ];
   await t.step("TRAIN_HELP lists every train flag and the preset defaults", () => {
     for (const flag of trainFlags) ok(TRAIN_HELP.includes(`  ${flag} `), flag);
@@ -734,6 +827,7 @@ Deno.test("help texts", async (t) => {
         "1000,100",
         "[150 for mnist, 600 for fashion-mnist]",
         "[1e-6 1e-5]",
+        "[10000]",
       ]
     ) {
       ok(TRAIN_HELP.includes(text), text);
