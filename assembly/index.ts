@@ -169,3 +169,26 @@ export function resetSaturations(): void {
   setCfg(CFG_SAT, 0);
 }
 
+// ---- Built-in self-test (assembly/selftest.ts; docs/ABI.md gives the expected checksum) ----
+
+import {
+  SELFTEST_INFER, SELFTEST_TRAIN, selftestFinish, selftestFold, selftestImage, selftestSetup,
+} from "./selftest";
+
+/**
+ * Configures a tiny built-in network (16-12-8-4, T = 20), initialises its weights from the
+ * module's RNG, runs SELFTEST_TRAIN training steps and SELFTEST_INFER inference passes on
+ * synthetic images, and returns a 32-bit checksum of weights, spike words and counts, the same
+ * in every engine. Overwrites the configuration block and every buffer: call it on a fresh
+ * instance, or write the configuration and call init() again afterwards.
+ */
+export function selftest(): i32 {
+  const rc = selftestSetup();
+  if (rc != 0) return rc;
+  let h: u64 = 0;
+  for (let s = 0; s < SELFTEST_TRAIN + SELFTEST_INFER; s++) {
+    const label = selftestImage(s);
+    h = selftestFold(h, s < SELFTEST_TRAIN ? trainSample(label, 0, <u32>s) : inferSample());
+  }
+  return selftestFinish(h);
+}
