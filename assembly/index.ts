@@ -8,7 +8,7 @@
 // Imports: none but env.abort (unused in the release build).
 
 import {
-  CFG_L, CFG_SAT, CFG_STATUS, LAY_COUNTS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE, LAY_KEEP,
+  CFG_L, CFG_SAT, CFG_SHAPE_HASH, CFG_STATUS, shapeHash, LAY_COUNTS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE, LAY_KEEP,
   LAY_MASTER, LAY_WORDS, cfg, cfgBase, lay, setCfg,
 } from "./layout";
 import { initLayout } from "./net";
@@ -35,7 +35,7 @@ export function init(): i32 {
 
 // @ts-ignore: decorator
 @inline function ready(): bool {
-  return cfg(CFG_STATUS) == 1;
+  return cfg(CFG_STATUS) == 1 && cfg(CFG_SHAPE_HASH) == shapeHash();
 }
 // @ts-ignore: decorator
 @inline function layerOk(l: i32, first: i32): bool {

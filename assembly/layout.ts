@@ -32,6 +32,7 @@ export const CFG_DROP: i32 = 88; //      dropout threshold of layer l's neurons 
 export const CFG_KEY_LO: i32 = 104; //   current sample's random key (u64, two words)
 export const CFG_KEY_HI: i32 = 105;
 export const CFG_STATUS: i32 = 106; //   1 after a successful init()
+export const CFG_SHAPE_HASH: i32 = 107; // hash of the words init() laid memory out by (see shapeHash)
 /** Byte offsets inside the block. */
 export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
 export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c
@@ -76,6 +77,20 @@ export const LAY_WORDS_N: i32 = 96;
 @inline export function setLay(k: i32, v: usize): void {
   store<u32>(cfgBase() + <usize>LAY_BASE + (<usize>k << 2), <u32>v);
 }
+/**
+ * Hash of the configuration words the memory layout depends on (T, d, n, L, sizes, F).
+ * init() stores it; every export checks it, so a host that changes them without calling
+ * init() again gets an error code instead of kernels writing outside their buffers.
+ */
+export function shapeHash(): i32 {
+  let h: u32 = 0x811c9dc5;
+  for (let k = 0; k < CFG_THR_TRAIN; k++) {
+    if (k >= 4 && k < CFG_SIZES) continue; // seed, learning rate, saturations may change
+    h = (h ^ <u32>cfg(k)) * 0x01000193;
+  }
+  return <i32>h;
+}
+
 /** Neurons of layer l (l = 0 is the input layer). */
 // @ts-ignore: decorator
 @inline export function size(l: i32): i32 {

@@ -4,6 +4,7 @@ import {
   CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
   LAY_ACT, LAY_ACTW, LAY_BASE, LAY_COUNTS, LAY_GROUPS, LAY_CUR, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
   LAY_KEEP, LAY_KVEC, LAY_MASTER, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
+  CFG_SHAPE_HASH, shapeHash,
   setCfg, setLay, size, stride,
 } from "./layout";
 
@@ -91,6 +92,7 @@ export function initLayout(): i32 {
   // Zero everything after the configuration block (weights, words, buffers).
   const start = <usize>cfgBase() + <usize>LAY_BASE + <usize>(LAY_WORDS_N << 2);
   memory.fill(start, 0, <usize>p - start);
+  setCfg(CFG_SHAPE_HASH, shapeHash());
   setCfg(CFG_STATUS, 1);
   return 0;
 }

@@ -27,7 +27,7 @@ export function updateRows(l: i32, upd: usize): u32 {
   const d = cfg(CFG_D);
   const P = stride(l);
   const n = size(l);
-  const mant = <u64><u32>cfg(CFG_LR_MANT);
+  const mant = <u64>(<u32>cfg(CFG_LR_MANT) & 0xffffff); // < 2^24 by construction
   const shift = cfg(CFG_LR_SHIFT);
   memory.fill(upd, 0, <usize>T * <usize>P * 4);
   if (mant == 0 || shift < 1 || shift > 62) return 0;

@@ -238,3 +238,24 @@ Deno.test("popcount() counts bits", () => {
   assert.equal(popcount(0xffffffff), 32);
   assert.equal(popcount(0x80000001), 2);
 });
+
+Deno.test("exports refuse to run after the network's shape changed without init()", async () => {
+  const { ex } = await makePair({ ...base, sizes: [784, 20, 10], seed: 12 });
+  new Uint8Array(ex.memory.buffer, ex.imagePtr(), 784).fill(200);
+  assert.ok(ex.trainSample(3, 0, 0) >= -1, "a configured network trains");
+  const cfg = new Int32Array(ex.memory.buffer, ex.configPtr(), 128);
+  cfg[8 + 1] = 5000; // layer 1's size, without init()
+  assert.equal(ex.trainSample(3, 0, 1), -2);
+  assert.equal(ex.inferSample(), -2);
+  assert.equal(ex.weightsPtr(1), 0);
+  cfg[8 + 1] = 20; // restored: the layout matches again
+  assert.ok(ex.inferSample() >= -1);
+});
+
+Deno.test("desireOutput() clamps counts written by the host", async () => {
+  const { ex } = await makePair({ ...base, sizes: [784, 20, 10], seed: 13 });
+  new Int32Array(ex.memory.buffer, ex.countsPtr(), 10).set([2 ** 30, -5, 0, 3, 0, 0, 0, 0, 0, 99]);
+  assert.equal(ex.desireOutput(1), 0);
+  const des = new Int32Array(ex.memory.buffer, ex.desirePtr(2), 10);
+  assert.equal(des[0] & 1, 1, "a huge count on a non-target neuron is desired (to fall silent)");
+});
