@@ -1,0 +1,1079 @@
+/**
+ * `deno task bench`: validate the kernels, then time them.
+ *
+ * 1. Correctness gate: a few training steps (and evaluation steps) of small random networks and
+ *    of both preset networks, through desire.wasm and the scalar reference (src/reference.ts),
+ *    compared bit for bit on keep masks, spike words, counts, desires and weights. Any
+ *    difference aborts the run (exit 1) before anything is timed.
+ * 2. Training throughput, 1 thread: samples/s from Kaiming (seed 0) weights on the first
+ *    `--samples` of the shuffled training set (epoch 0), `--runs` fresh networks, median.
+ * 3. Inference throughput over all 10,000 test images on the network of the last run.
+ * 4. MNIST only: per-kernel time and rates through the raw exports (effective operation
+ *    counts), and the bound they are held against: a hand-assembled i32x4 column-sum loop
+ *    (bench/limit.ts) and forwardLayer on synthetic layers whose every input fires.
+ * 5. Memory: the sampled high-water mark of Deno.memoryUsage().rss, the kernel's VmHWM and the
+ *    wasm memory of each network.
+ * 6. The float32 TypeScript model (src/float_model.ts) on the same samples and weights.
+ *
+ * ```sh
+ * deno task bench                       # full run, tables on stdout
+ * deno task bench --samples 1000 --runs 1 --json
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type DatasetName, loadDataset, type Split } from "../src/datasets.ts";
+import { kaimingMaster, masterToFloat, Network } from "../src/network.ts";
+import { deriveParams, fixedRate, type IntParams, type NetConfig } from "../src/params.ts";
+import { popcount, ReferenceNet } from "../src/reference.ts";
+import { drawHi, sampleKey, shuffledOrder } from "../src/rng.ts";
+import { FloatNet } from "../src/float_model.ts";
+import { parseTrainArgs } from "../src/args.ts";
+import { configFromOptions } from "../src/train.ts";
+import { columnSum, type LimitResult, measureColumnSum } from "./limit.ts";
+
+// ------------------------------------------------------------------------------------ options
+
+const HELP = `Usage: deno task bench [OPTIONS]
+
+Validates desire.wasm against the scalar reference, then times training and inference
+(1 thread) on MNIST 784-1600-800-10 and Fashion-MNIST 784-1000-100-10.
+
+Options:
+  --samples N         training samples per timing run                 [5000]
+  --runs R            timing runs, each on a fresh network (median)   [3]
+  --infer-runs R      passes over the 10,000 test images (median)     [3]
+  --float-samples N   training samples of the float32 model           [500]
+  --float-test N      test images of the float32 model                [1000]
+  --kernel-samples N  samples of the per-kernel timing (MNIST)        [1000]
+  --dataset NAMES     mnist, fashion-mnist or both (comma list)       [both]
+  --data-dir DIR      folder of the data sets (as for train)
+  --json              print one line of JSON instead of the tables
+  -h, --help          this text`;
+
+interface Options {
+  samples: number;
+  runs: number;
+  inferRuns: number;
+  floatSamples: number;
+  floatTest: number;
+  kernelSamples: number;
+  datasets: DatasetName[];
+  dataDir?: string;
+  json: boolean;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      samples: { type: "string" },
+      runs: { type: "string" },
+      "infer-runs": { type: "string" },
+      "float-samples": { type: "string" },
+      "float-test": { type: "string" },
+      "kernel-samples": { type: "string" },
+      dataset: { type: "string" },
+      "data-dir": { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return undefined;
+  const int = (name: string, v: string | undefined, def: number, max: number): number => {
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || n > max) {
+      throw new RangeError(`Invalid --${name}: ${v} (must be an integer in 1..${max})`);
+    }
+    return n;
+  };
+  const datasets = (values.dataset ?? "mnist,fashion-mnist").split(",").map((s) => s.trim());
+  for (const d of datasets) {
+    if (d !== "mnist" && d !== "fashion-mnist") {
+      throw new RangeError(`Invalid --dataset: ${d} (expected mnist or fashion-mnist)`);
+    }
+  }
+  return {
+    samples: int("samples", values.samples, 5000, 60000),
+    runs: int("runs", values.runs, 3, 100),
+    inferRuns: int("infer-runs", values["infer-runs"], 3, 100),
+    floatSamples: int("float-samples", values["float-samples"], 500, 60000),
+    floatTest: int("float-test", values["float-test"], 1000, 10000),
+    kernelSamples: int("kernel-samples", values["kernel-samples"], 1000, 60000),
+    datasets: [...new Set(datasets)] as DatasetName[],
+    dataDir: values["data-dir"],
+    json: values.json ?? false,
+  };
+}
+
+// --------------------------------------------------------------------------------- utilities
+
+/** What `deno task train` uses by default: learning rate of the linear layers and seed. */
+const TRAIN_DEFAULTS = parseTrainArgs([]);
+const LR = TRAIN_DEFAULTS.lrLin;
+const SEED = TRAIN_DEFAULTS.randomSeed;
+
+/** The preset network of a data set with the default flags (`deno task train --dataset NAME`). */
+function presetConfig(name: DatasetName): NetConfig {
+  return configFromOptions(parseTrainArgs(["--dataset", name]));
+}
+
+const now = () => performance.now();
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+let peakRss = 0;
+/** Samples the resident set size into the high-water mark. */
+function sampleRss(): void {
+  const r = Deno.memoryUsage().rss;
+  if (r > peakRss) peakRss = r;
+}
+
+/** The kernel's own high-water mark of the resident set (Linux), bytes. */
+function vmHwm(): number | undefined {
+  try {
+    const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+)\s+kB/);
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Progress lines go to stderr, so that stdout holds only the report. */
+function progress(text: string): void {
+  console.error(text);
+}
+
+function image(split: Split, s: number): Uint8Array {
+  const px = split.rows * split.cols;
+  return split.images.subarray(s * px, s * px + px);
+}
+
+const MiB = 1024 * 1024;
+const fmt = (x: number, digits = 0) =>
+  x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const giga = (x: number) => (x / 1e9).toFixed(2);
+
+// ---------------------------------------------------------------------------------- machine
+
+interface Machine {
+  cpu: string;
+  cores: number;
+  caches: string;
+  simd: string;
+  deno: string;
+  v8: string;
+  typescript: string;
+  os: string;
+  date: string;
+  load_average_start: number[];
+  load_average_end?: number[];
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU flags worth naming next to a SIMD benchmark. */
+const SIMD_FLAGS = ["sse4_2", "avx2", "avx512f", "avx512bw", "avx512vl"];
+
+function machineInfo(): Machine {
+  const cpuinfo = readText("/proc/cpuinfo") ?? "";
+  const cpu = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? "unknown";
+  const flags = cpuinfo.match(/^flags\s*:\s*(.+)$/m)?.[1]?.split(/\s+/) ?? [];
+  const simd = SIMD_FLAGS.filter((f) => flags.includes(f)).join(" ");
+  const caches: string[] = [];
+  for (let k = 0; k < 8; k++) {
+    const dir = `/sys/devices/system/cpu/cpu0/cache/index${k}`;
+    const level = readText(`${dir}/level`)?.trim();
+    const type = readText(`${dir}/type`)?.trim();
+    const size = readText(`${dir}/size`)?.trim();
+    if (!level || !type || !size) continue;
+    const t = type === "Data" ? "d" : type === "Instruction" ? "i" : "";
+    caches.push(`L${level}${t} ${size}`);
+  }
+  let load: number[] = [];
+  try {
+    load = Deno.loadavg().map((x) => Number(x.toFixed(2)));
+  } catch { /* not available */ }
+  return {
+    cpu,
+    cores: navigator.hardwareConcurrency,
+    caches: caches.join(", "),
+    simd,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+    os: `${Deno.build.os} ${Deno.build.arch}`,
+    date: new Date().toISOString(),
+    load_average_start: load,
+  };
+}
+
+// ------------------------------------------------------------------------- correctness gate
+
+interface GateCase {
+  name: string;
+  config: NetConfig;
+  /** Training steps, then evaluation steps. */
+  steps: number;
+  evalSteps: number;
+  /** Scale of the Kaiming weights (larger weights make the deeper layers fire more). */
+  gain: number;
+  lr: number;
+  seed: number;
+  /** Images and labels: a split and the sample indices to use. */
+  split: Split;
+  order: ArrayLike<number>;
+  /** Require every layer to fire and every layer's weights to change (small nets). */
+  requireLive: boolean;
+}
+
+class GateError extends Error {}
+
+function compare(what: string, wasm: ArrayLike<number>, ref: ArrayLike<number>, ctx: string) {
+  if (wasm.length !== ref.length) {
+    throw new GateError(
+      `${what}: ${wasm.length} values in wasm, ${ref.length} in the reference (${ctx})`,
+    );
+  }
+  for (let k = 0; k < ref.length; k++) {
+    if (wasm[k] !== ref[k]) {
+      throw new GateError(
+        `${what} differs first at index ${k}: wasm ${wasm[k]}, reference ${ref[k]} (${ctx})`,
+      );
+    }
+  }
+}
+
+/** Runs one gate case; returns a one-line summary or throws GateError. */
+async function gateCase(c: GateCase): Promise<string> {
+  const p = deriveParams(c.config);
+  const { L, sizes, strides } = p;
+  const init = kaimingMaster(c.config.sizes, c.seed).map((w) =>
+    w.map((x) => Math.max(-(2 ** 28), Math.min(2 ** 28, Math.round(x * c.gain))))
+  );
+  const net = await Network.create(c.config, c.seed, init);
+  const ex = net.exports;
+  const ref = new ReferenceNet(p, c.seed);
+  for (let l = 1; l <= L; l++) {
+    const nIn = sizes[l - 1], P = strides[l];
+    for (let j = 0; j < sizes[l]; j++) {
+      for (let i = 0; i < nIn; i++) ref.master[l][i * P + j] = init[l - 1][j * nIn + i];
+    }
+    ref.syncForward(l);
+  }
+  net.setLearningRate(c.lr);
+  ref.rate = fixedRate(c.lr);
+  const buf = () => ex.memory.buffer;
+  const i32 = (ptr: number, n: number) => new Int32Array(buf(), ptr, n);
+  const u32 = (ptr: number, n: number) => new Uint32Array(buf(), ptr, n);
+  const weightsSame = (ctx: string) => {
+    for (let l = 1; l <= L; l++) {
+      const n = sizes[l - 1] * strides[l];
+      compare(`master weights of layer ${l}`, i32(ex.weightsPtr(l), n), ref.master[l], ctx);
+      compare(`forward weights of layer ${l}`, i32(ex.forwardWeightsPtr(l), n), ref.fwd[l], ctx);
+    }
+  };
+  weightsSame(`${c.name}, initial weights`);
+  const fired = new Array<number>(L + 1).fill(0);
+  let desired = 0;
+  for (let s = 0; s < c.steps + c.evalSteps; s++) {
+    const train = s < c.steps;
+    const idx = c.order[s];
+    const img = image(c.split, idx);
+    const label = c.split.labels[idx];
+    const ctx = `${c.name}, ${train ? "training" : "evaluation"} step ${s}`;
+    const pw = train ? net.trainSample(img, label, 0, s) : net.infer(img);
+    const pr = train ? ref.trainSample(img, label, 0, s) : ref.inferSample(img);
+    if (pw !== pr) throw new GateError(`prediction: wasm ${pw}, reference ${pr} (${ctx})`);
+    for (let l = 0; l <= L; l++) {
+      compare(`keep mask of layer ${l}`, i32(ex.keepPtr(l), strides[l]), ref.keep[l], ctx);
+      compare(`spike words of layer ${l}`, u32(ex.wordsPtr(l), strides[l]), ref.words[l], ctx);
+      for (let j = 0; j < sizes[l]; j++) fired[l] += ref.words[l][j] !== 0 ? 1 : 0;
+    }
+    compare("output counts", net.counts, ref.counts, ctx);
+    if (!train) continue;
+    for (let l = 1; l <= L; l++) {
+      compare(`desire of layer ${l}`, i32(ex.desirePtr(l), strides[l]), ref.desire[l], ctx);
+      for (let j = 0; j < sizes[l]; j++) desired += ref.desire[l][j] & 1;
+    }
+    weightsSame(ctx);
+  }
+  if (net.saturations !== 0 || ref.saturations !== 0) {
+    throw new GateError(
+      `saturation events: wasm ${net.saturations}, reference ${ref.saturations} (${c.name})`,
+    );
+  }
+  const firedPct: string[] = [];
+  const changedPct: string[] = [];
+  for (let l = 1; l <= L; l++) {
+    const rate = fired[l] / (sizes[l] * (c.steps + c.evalSteps));
+    const start = init[l - 1], now = net.weights(l);
+    let changed = 0;
+    for (let k = 0; k < start.length; k++) changed += start[k] !== now[k] ? 1 : 0;
+    const frac = changed / start.length;
+    firedPct.push((100 * rate).toFixed(0));
+    changedPct.push((100 * frac).toFixed(1));
+    if (c.requireLive && (rate < 0.05 || frac < 0.005)) {
+      throw new GateError(
+        `${c.name} is not a meaningful check: layer ${l} fired in ${(100 * rate).toFixed(1)} % ` +
+          `of its neurons, ${(100 * frac).toFixed(2)} % of its weights changed`,
+      );
+    }
+  }
+  if (c.requireLive && desired === 0) throw new GateError(`${c.name}: no neuron was desired`);
+  return `${c.name.padEnd(38)} ${c.steps} train + ${c.evalSteps} eval steps: identical ` +
+    `(neurons firing ${firedPct.join("/")} %, weights changed ${changedPct.join("/")} %)`;
+}
+
+function gateCases(data: Map<DatasetName, { split: Split; order: Uint32Array }>): GateCase[] {
+  const first = data.values().next().value!;
+  const small = (sizes: number[], dropIn: number, dropHid: number, seed: number, gain: number) => ({
+    name: `${sizes.join("-")} drop ${dropIn}/${dropHid} lr 1e-3`,
+    config: { ...presetConfig("mnist"), sizes, dropIn, dropHid },
+    steps: 4,
+    evalSteps: 2,
+    gain,
+    lr: 1e-3,
+    seed,
+    split: first.split,
+    order: first.order,
+    requireLive: true,
+  });
+  const cases: GateCase[] = [
+    small([784, 37, 13, 10], 0, 0.3, 1, 1.5),
+    small([784, 53, 22, 10], 0.05, 0.4, 2, 1.5),
+    // More than one 256-neuron block of the forward kernel, with a tail.
+    small([784, 301, 10], 0, 0.3, 3, 1.5),
+  ];
+  for (const [name, d] of data) {
+    const config = presetConfig(name);
+    cases.push({
+      name: `${name} ${config.sizes.join("-")} lr 1e-5`,
+      config,
+      steps: 2,
+      evalSteps: 1,
+      gain: 1,
+      lr: LR,
+      seed: SEED,
+      split: d.split,
+      order: d.order,
+      requireLive: false,
+    });
+  }
+  return cases;
+}
+
+// --------------------------------------------------------------------------- training runs
+
+interface TrainResult {
+  rates: number[];
+  /** Per run: seconds to reach `mark` samples. */
+  markSeconds: number[];
+  trainAccuracy: number;
+  net: Network;
+}
+
+async function trainRuns(
+  config: NetConfig,
+  train: Split,
+  order: Uint32Array,
+  o: Options,
+  mark: number,
+  label: string,
+): Promise<TrainResult> {
+  const rates: number[] = [];
+  const markSeconds: number[] = [];
+  let net: Network | undefined;
+  let correct = 0;
+  for (let r = 0; r < o.runs; r++) {
+    net = await Network.create(config, SEED);
+    net.setLearningRate(LR);
+    sampleRss();
+    correct = 0;
+    const t0 = now();
+    for (let k = 0; k < o.samples; k++) {
+      const s = order[k];
+      if (net.trainSample(image(train, s), train.labels[s], 0, k) === train.labels[s]) correct++;
+      if ((k & 255) === 255) sampleRss();
+      if (k + 1 === mark) markSeconds.push((now() - t0) / 1000);
+    }
+    const seconds = (now() - t0) / 1000;
+    rates.push(o.samples / seconds);
+    sampleRss();
+    progress(`  ${label} training run ${r + 1}/${o.runs}: ${fmt(o.samples / seconds)} samples/s`);
+  }
+  return { rates, markSeconds, trainAccuracy: correct / o.samples, net: net! };
+}
+
+interface InferResult {
+  rates: number[];
+  accuracy: number;
+  /** Median samples/s over the first `floatTest` images. */
+  firstRate: number;
+  predictions: Int8Array;
+}
+
+function inferRuns(net: Network, test: Split, o: Options, label: string): InferResult {
+  const rates: number[] = [];
+  const firstRates: number[] = [];
+  const predictions = new Int8Array(test.count);
+  let correct = 0;
+  const nFirst = Math.min(o.floatTest, test.count);
+  for (let r = 0; r < o.inferRuns; r++) {
+    correct = 0;
+    const t0 = now();
+    for (let s = 0; s < test.count; s++) {
+      const p = net.infer(image(test, s));
+      predictions[s] = p;
+      if (p === test.labels[s]) correct++;
+      if (s + 1 === nFirst) firstRates.push(nFirst / ((now() - t0) / 1000));
+      if ((s & 255) === 255) sampleRss();
+    }
+    const rate = test.count / ((now() - t0) / 1000);
+    rates.push(rate);
+    progress(`  ${label} inference pass ${r + 1}/${o.inferRuns}: ${fmt(rate)} samples/s`);
+  }
+  return { rates, accuracy: correct / test.count, firstRate: median(firstRates), predictions };
+}
+
+// ------------------------------------------------------------------------------ float model
+
+/** The keep masks the kernels draw for sample `index` of epoch 0 (1 = kept), layers 0..L−1. */
+function keepMasks(p: IntParams, seed: number, index: number): Uint8Array[] {
+  const key = sampleKey(seed, 0, index);
+  const out: Uint8Array[] = [];
+  for (let l = 0; l < p.L; l++) {
+    const m = new Uint8Array(p.sizes[l]).fill(1);
+    if (p.drop[l] !== 0) {
+      for (let j = 0; j < m.length; j++) m[j] = drawHi(key, l, j) >>> 0 >= p.drop[l] ? 1 : 0;
+    }
+    out.push(m);
+  }
+  return out;
+}
+
+interface FloatResult {
+  trainRate: number;
+  inferRate: number;
+  agreement: number;
+}
+
+function floatRuns(
+  config: NetConfig,
+  train: Split,
+  test: Split,
+  order: Uint32Array,
+  trained: Network,
+  wasmPredictions: Int8Array,
+  o: Options,
+): FloatResult {
+  const p = deriveParams(config);
+  const n = Math.min(o.floatSamples, o.samples);
+  const fnet = new FloatNet(config, kaimingMaster(config.sizes, SEED).map(masterToFloat));
+  let busy = 0;
+  for (let k = 0; k < n; k++) {
+    const s = order[k];
+    const keeps = keepMasks(p, SEED, k); // the kernels' dropout draws, outside the timing
+    const t0 = now();
+    fnet.trainStep(image(train, s), train.labels[s], LR, keeps);
+    busy += now() - t0;
+    if ((k & 63) === 63) sampleRss();
+  }
+  const trainRate = n / (busy / 1000);
+  const weights = Array.from({ length: p.L }, (_, l) => masterToFloat(trained.weights(l + 1)));
+  const enet = new FloatNet(config, weights);
+  const nt = Math.min(o.floatTest, test.count);
+  let same = 0;
+  const t0 = now();
+  for (let s = 0; s < nt; s++) {
+    if (enet.evaluate(image(test, s)).predicted === wasmPredictions[s]) same++;
+  }
+  const inferRate = nt / ((now() - t0) / 1000);
+  sampleRss();
+  return { trainRate, inferRate, agreement: same / nt };
+}
+
+// --------------------------------------------------------------------------- kernel rates
+
+interface KernelRow {
+  kernel: string;
+  /** Operation counted: "add", "mul-add" or "". */
+  op: string;
+  seconds: number;
+  ops: number;
+}
+
+interface KernelResult {
+  samples: number;
+  rows: KernelRow[];
+  /** trainSample over the same samples (median of the runs), seconds. */
+  trainSampleSeconds?: number;
+  /** Kernel sequence ended with the same weights as trainSample. */
+  sameAsTrainSample?: boolean;
+  bound: LimitResult[];
+  /** forwardLayer with every input firing every other step, and in every step. */
+  synthetic: SyntheticForward[];
+}
+
+/** Times every kernel of a training step separately, counting the vector operations. */
+async function kernelRates(
+  config: NetConfig,
+  train: Split,
+  order: Uint32Array,
+  n: number,
+): Promise<{ rows: KernelRow[]; trainSampleSeconds: number; same: boolean }> {
+  const net = await Network.create(config, SEED);
+  net.setLearningRate(LR);
+  // A second network trained by trainSample() on the same samples, interleaved sample by sample
+  // so that both see the same machine load; the two must end with the same weights.
+  const twin = await Network.create(config, SEED);
+  twin.setLearningRate(LR);
+  let twinSeconds = 0;
+  const ex = net.exports;
+  const { L, T, sizes, strides } = net.params;
+  const buf = ex.memory.buffer;
+  const img = new Uint8Array(buf, ex.imagePtr(), sizes[0]);
+  const words = Array.from(
+    { length: L + 1 },
+    (_, l) => new Uint32Array(buf, ex.wordsPtr(l), strides[l]),
+  );
+  const desire = Array.from(
+    { length: L + 1 },
+    (_, l) => (l ? new Int32Array(buf, ex.desirePtr(l), strides[l]) : new Int32Array()),
+  );
+  const keep = Array.from(
+    { length: L + 1 },
+    (_, l) => new Int32Array(buf, ex.keepPtr(l), strides[l]),
+  );
+  const mask = T === 32 ? 0xffffffff : 2 ** T - 1;
+  const inputWord = (l: number, i: number) =>
+    (l === 1 ? words[0][i] : (words[l - 1][i] << 1) & mask) >>> 0;
+
+  const rows: KernelRow[] = [];
+  const row = (kernel: string, op: string) => {
+    const r = { kernel, op, seconds: 0, ops: 0 };
+    rows.push(r);
+    return r;
+  };
+  const enc = row("dropout + encode", "");
+  const fwd = [enc, ...Array.from({ length: L }, (_, k) => row(`forward ${k + 1}`, "add"))];
+  const out = row("counts + output desire", "");
+  const bwd = [
+    enc,
+    enc,
+    ...Array.from({ length: L - 1 }, (_, k) => row(`backward ${k + 2}`, "mul-add")),
+  ];
+  const upRows = [enc, ...Array.from({ length: L }, (_, k) => row(`update ${k + 1}`, "add"))];
+
+  // Timestamps between the kernel calls; the operations are counted after the whole step (the
+  // state they read is not changed by later kernels), so the counting does not disturb the caches
+  // between kernels.
+  const stamps = new Float64Array(3 * L + 4);
+  for (let k = 0; k < n; k++) {
+    const s = order[k];
+    const label = train.labels[s];
+    const t0 = now();
+    twin.trainSample(image(train, s), label, 0, k);
+    twinSeconds += now() - t0;
+    img.set(image(train, s));
+    let q = 0;
+    stamps[q++] = now();
+    ex.beginSample(0, k);
+    ex.encode(1);
+    stamps[q++] = now();
+    for (let l = 1; l <= L; l++) {
+      ex.forwardLayer(l, 1);
+      stamps[q++] = now();
+    }
+    ex.predict();
+    ex.desireOutput(label);
+    stamps[q++] = now();
+    for (let l = L; l >= 2; l--) {
+      ex.backwardLayer(l);
+      stamps[q++] = now();
+    }
+    for (let l = 1; l <= L; l++) {
+      ex.updateLayer(l);
+      stamps[q++] = now();
+    }
+    q = 1;
+    enc.seconds += stamps[q] - stamps[q - 1];
+    for (let l = 1; l <= L; l++, q++) fwd[l].seconds += stamps[q + 1] - stamps[q];
+    out.seconds += stamps[q + 1] - stamps[q++];
+    for (let l = L; l >= 2; l--, q++) bwd[l].seconds += stamps[q + 1] - stamps[q];
+    for (let l = 1; l <= L; l++, q++) upRows[l].seconds += stamps[q + 1] - stamps[q];
+    for (let l = 1; l <= L; l++) {
+      let bits = 0;
+      for (let i = 0; i < sizes[l - 1]; i++) bits += popcount(inputWord(l, i));
+      fwd[l].ops += bits * strides[l];
+      if (l >= 2) bwd[l].ops += sizes[l - 1] * strides[l];
+      // Update: the rows U[s] that can be non-zero are the steps up to the last spike of a
+      // desired, kept neuron; each input adds those of its spike steps, P lanes each.
+      let fired = 0;
+      for (let j = 0; j < sizes[l]; j++) {
+        if ((desire[l][j] & 1) !== 0 && keep[l][j] !== 0) fired |= words[l][j];
+      }
+      if (fired === 0) continue;
+      const rowMask = 2 ** (32 - Math.clz32(fired)) - 1;
+      bits = 0;
+      for (let i = 0; i < sizes[l - 1]; i++) bits += popcount((inputWord(l, i) & rowMask) >>> 0);
+      upRows[l].ops += bits * strides[l];
+    }
+    if ((k & 255) === 255) sampleRss();
+  }
+  for (const r of rows) r.seconds /= 1000;
+  let same = true;
+  for (let l = 1; l <= L; l++) {
+    const a = net.weights(l), b = twin.weights(l);
+    for (let i = 0; i < a.length && same; i++) same = a[i] === b[i];
+  }
+  return { rows, trainSampleSeconds: twinSeconds / 1000, same };
+}
+
+/** forwardLayer on a synthetic layer: what it measured. */
+export interface SyntheticForward {
+  /** Pixel value of every input. */
+  pixel: number;
+  /** Spikes per input word. */
+  spikes: number;
+  /** Effective adds per call: 784 × spikes × P. */
+  adds: number;
+  /** Effective adds per second (median). */
+  addsPerSecond: number;
+}
+
+/**
+ * forwardLayer(1) of a 784-1600-10 network with every pixel set to `pixel` (evaluation mode, no
+ * dropout): 255 fires in every step, 128 in every other step.
+ */
+async function syntheticForward(pixel: number): Promise<SyntheticForward> {
+  const config = { ...presetConfig("mnist"), sizes: [784, 1600, 10] };
+  const net = await Network.create(config, SEED);
+  const ex = net.exports;
+  const { strides } = net.params;
+  new Uint8Array(ex.memory.buffer, ex.imagePtr(), 784).fill(pixel);
+  ex.beginSample(0, 0);
+  ex.encode(0);
+  const w0 = new Uint32Array(ex.memory.buffer, ex.wordsPtr(0), 784);
+  const spikes = popcount(w0[0]);
+  if (!w0.every((w) => w === w0[0])) throw new Error("Cannot build the synthetic layer");
+  const adds = 784 * spikes * strides[1];
+  const rates: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    let calls = 0;
+    const t0 = now();
+    let t = t0;
+    while (t - t0 < 100) {
+      ex.forwardLayer(1, 0);
+      calls++;
+      t = now();
+    }
+    rates.push((calls * adds) / ((t - t0) / 1000));
+  }
+  return { pixel, spikes, adds, addsPerSecond: median(rates) };
+}
+
+// ------------------------------------------------------------------------------------ report
+
+interface DatasetReport {
+  name: DatasetName;
+  config: NetConfig;
+  samples: number;
+  train: TrainResult;
+  infer: InferResult;
+  float: FloatResult;
+  wasmTrainFirstRate: number;
+  floatSamples: number;
+  wasmMemoryBytes: number;
+  memoryEndBytes: number;
+  peakRss: number;
+  saturations: number;
+  kernels?: KernelResult;
+}
+
+function datasetJson(r: DatasetReport): Record<string, unknown> {
+  const train = median(r.train.rates), infer = median(r.infer.rates);
+  const j: Record<string, unknown> = {
+    train_samples_per_second: Number(train.toFixed(1)),
+    infer_samples_per_second: Number(infer.toFixed(1)),
+    network: r.config.sizes.join("-"),
+    dropout: [r.config.dropIn, r.config.dropHid],
+    tsteps: r.config.tsteps,
+    lr: LR,
+    validated: true,
+    train_samples_per_run: r.samples,
+    train_runs_samples_per_second: r.train.rates.map((x) => Number(x.toFixed(1))),
+    train_accuracy_last_run: r.train.trainAccuracy,
+    infer_runs_samples_per_second: r.infer.rates.map((x) => Number(x.toFixed(1))),
+    test_samples: r.infer.predictions.length,
+    test_accuracy_after_training: r.infer.accuracy,
+    float_train_samples: r.floatSamples,
+    float_train_samples_per_second: Number(r.float.trainRate.toFixed(2)),
+    wasm_train_samples_per_second_same_samples: Number(r.wasmTrainFirstRate.toFixed(1)),
+    train_speedup_vs_float: Number((r.wasmTrainFirstRate / r.float.trainRate).toFixed(2)),
+    float_infer_samples_per_second: Number(r.float.inferRate.toFixed(2)),
+    wasm_infer_samples_per_second_same_samples: Number(r.infer.firstRate.toFixed(1)),
+    infer_speedup_vs_float: Number((r.infer.firstRate / r.float.inferRate).toFixed(2)),
+    float_wasm_prediction_agreement: r.float.agreement,
+    wasm_memory_bytes: r.wasmMemoryBytes,
+    wasm_layout_bytes: r.memoryEndBytes,
+    peak_rss_bytes: r.peakRss,
+    saturations: r.saturations,
+  };
+  if (r.kernels) {
+    const k = r.kernels;
+    j.kernels = {
+      samples: k.samples,
+      same_weights_as_train_sample: k.sameAsTrainSample ?? null,
+      train_sample_seconds_same_samples: k.trainSampleSeconds ?? null,
+      rows: k.rows.map((x) => ({
+        kernel: x.kernel,
+        op: x.op || null,
+        microseconds_per_sample: Number(((1e6 * x.seconds) / k.samples).toFixed(2)),
+        ops_per_sample: x.op ? Math.round(x.ops / k.samples) : null,
+        ops_per_second: x.op && x.seconds > 0 ? Math.round(x.ops / x.seconds) : null,
+      })),
+      forward_adds_per_second: Math.round(sumOps(k, "forward") / sumSeconds(k, "forward")),
+      bound_column_sum: k.bound.map((b) => ({
+        working_set_bytes: b.workingSetBytes,
+        adds_per_second: Math.round(b.addsPerSecond),
+        gigabytes_per_second: Number((b.bytesPerSecond / 1e9).toFixed(2)),
+      })),
+      synthetic_forward: k.synthetic.map((x) => ({
+        pixel: x.pixel,
+        spikes_per_input: x.spikes,
+        effective_adds_per_call: x.adds,
+        adds_per_second: Math.round(x.addsPerSecond),
+      })),
+    };
+  }
+  return j;
+}
+
+function sumOps(k: KernelResult, prefix: string): number {
+  return k.rows.filter((r) => r.kernel.startsWith(prefix)).reduce((a, r) => a + r.ops, 0);
+}
+function sumSeconds(k: KernelResult, prefix: string): number {
+  return k.rows.filter((r) => r.kernel.startsWith(prefix)).reduce((a, r) => a + r.seconds, 0);
+}
+
+function table(rows: string[][], align: ("l" | "r")[]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+  return rows.map((r) =>
+    "  " +
+    r.map((cell, c) => (align[c] === "l" ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(
+      "  ",
+    )
+      .trimEnd()
+  ).join("\n");
+}
+
+function humanReport(
+  m: Machine,
+  o: Options,
+  gate: string[],
+  reports: DatasetReport[],
+  seconds: number,
+): string {
+  const out: string[] = [];
+  out.push(`desire bench, ${m.date}`);
+  out.push(
+    `machine: ${m.cpu}, ${m.cores} cores (${m.caches}; ${m.simd}), ${m.os}`,
+  );
+  out.push(`         Deno ${m.deno}, V8 ${m.v8}, TypeScript ${m.typescript}`);
+  out.push(
+    `         load average ${m.load_average_start.join(" ")} at start, ` +
+      `${(m.load_average_end ?? []).join(" ")} at end (other jobs make the figures noisy)`,
+  );
+  out.push(
+    `settings: T 20, lr ${LR.toExponential()}, seed ${SEED}, presets' dropout; training ${o.runs} run(s) × ` +
+      `${o.samples} shuffled samples (epoch 0) from Kaiming weights, fresh network per run; ` +
+      `inference ${o.inferRuns} pass(es) over the test set with the network of the last run ` +
+      `(trained on those ${o.samples} samples only)`,
+  );
+  out.push("");
+  out.push("correctness gate: desire.wasm vs the scalar reference, bit for bit");
+  for (const g of gate) out.push(`  ${g}`);
+  out.push("");
+  out.push("throughput, 1 thread (median)");
+  const head = ["", ...reports.map((r) => `${r.name} ${r.config.sizes.join("-")}`)];
+  const line = (label: string, f: (r: DatasetReport) => string) => [label, ...reports.map(f)];
+  const rows: string[][] = [
+    head,
+    line("dropout (input/hidden)", (r) => `${r.config.dropIn}/${r.config.dropHid}`),
+    line("train samples/s", (r) => fmt(median(r.train.rates))),
+    line("  runs", (r) => r.train.rates.map((x) => fmt(x)).join(", ")),
+    line("  train accuracy (last run)", (r) => (100 * r.train.trainAccuracy).toFixed(2) + " %"),
+    line(
+      `infer samples/s (${fmt(reports[0]?.infer.predictions.length ?? 10000)} test images)`,
+      (r) => fmt(median(r.infer.rates)),
+    ),
+    line("  passes", (r) => r.infer.rates.map((x) => fmt(x)).join(", ")),
+    line(
+      `  test accuracy after the ${o.samples} training samples`,
+      (r) => (100 * r.infer.accuracy).toFixed(2) + " %",
+    ),
+    line("float32 TS model: train samples/s", (r) => fmt(r.float.trainRate, 1)),
+    line("  wasm on the same samples", (r) => fmt(r.wasmTrainFirstRate)),
+    line(
+      "  wasm / float32, training",
+      (r) => `${(r.wasmTrainFirstRate / r.float.trainRate).toFixed(1)} ×`,
+    ),
+    line("float32 TS model: infer samples/s", (r) => fmt(r.float.inferRate, 1)),
+    line("  wasm on the same images", (r) => fmt(r.infer.firstRate)),
+    line(
+      "  wasm / float32, inference",
+      (r) => `${(r.infer.firstRate / r.float.inferRate).toFixed(1)} ×`,
+    ),
+    line("  same prediction, float vs wasm", (r) => (100 * r.float.agreement).toFixed(1) + " %"),
+    line(
+      "wasm memory (layout)",
+      (r) => `${(r.wasmMemoryBytes / MiB).toFixed(1)} MiB (${(r.memoryEndBytes / MiB).toFixed(1)})`,
+    ),
+    line("peak RSS of the process so far", (r) => `${(r.peakRss / MiB).toFixed(0)} MiB`),
+    line("saturation events", (r) => String(r.saturations)),
+  ];
+  out.push(table(rows, ["l", ...reports.map(() => "r" as const)]));
+  out.push(
+    `  (float32 model: first ${
+      reports[0]?.floatSamples
+    } training samples from the same Kaiming weights and ` +
+      `dropout draws, mask drawing not timed; inference on the first ${o.floatTest} test images ` +
+      `with the trained wasm network's weights)`,
+  );
+  const mn = reports.find((r) => r.kernels);
+  if (mn?.kernels) {
+    const k = mn.kernels;
+    out.push("");
+    out.push(
+      `kernels of ${mn.name} ${mn.config.sizes.join("-")}, through the raw exports, ` +
+        `${k.samples} training samples (the runs' first)`,
+    );
+    const total = k.rows.reduce((a, r) => a + r.seconds, 0);
+    const krows: string[][] = [[
+      "kernel",
+      "µs/sample",
+      "share",
+      "ops/sample",
+      "ops/s",
+      "GB/s (4 B/op)",
+    ]];
+    for (const r of k.rows) {
+      krows.push([
+        r.kernel,
+        fmt((1e6 * r.seconds) / k.samples, 1),
+        `${((100 * r.seconds) / total).toFixed(1)} %`,
+        r.op ? `${fmt(r.ops / k.samples)} ${r.op}s` : "",
+        r.op && r.seconds > 0 ? `${giga(r.ops / r.seconds)} G` : "",
+        r.op && r.seconds > 0 ? giga((4 * r.ops) / r.seconds) : "",
+      ]);
+    }
+    krows.push(["all kernels", fmt((1e6 * total) / k.samples, 1), "100 %", "", "", ""]);
+    out.push(table(krows, ["l", "r", "r", "r", "r", "r"]));
+    if (k.trainSampleSeconds !== undefined) {
+      out.push(
+        `  trainSample() on the same samples (a second network, interleaved): ` +
+          `${fmt((1e6 * k.trainSampleSeconds) / k.samples, 1)} µs/sample; the kernel sequence ` +
+          (k.sameAsTrainSample ? "ends with the same weights" : "ENDS WITH DIFFERENT WEIGHTS"),
+      );
+    }
+    out.push(
+      "  ops are effective (column-sum) i32 lane operations: forward Σ over active inputs of " +
+        "popcount(word) × P; backward nIn × P multiply-adds; update Σ over active inputs of " +
+        "popcount(word & steps up to the last spike of a desired kept neuron) × P",
+    );
+    out.push("");
+    out.push(
+      "bound: i32x4 column sum dst[k] += row[k] (hand-assembled wasm, bench/limit.ts, 1 KiB rows)",
+    );
+    const brows: string[][] = [["rows' working set", "Gadd/s", "GB/s of rows"]];
+    for (const b of k.bound) {
+      brows.push([
+        b.workingSetBytes >= MiB
+          ? `${b.workingSetBytes / MiB} MiB`
+          : `${b.workingSetBytes / 1024} KiB`,
+        giga(b.addsPerSecond),
+        giga(b.bytesPerSecond),
+      ]);
+    }
+    for (const x of k.synthetic) {
+      brows.push([
+        `forwardLayer 784-1600, every input fires ${
+          x.spikes === 20 ? "in every step" : `in ${x.spikes} of 20 steps`
+        }`,
+        giga(x.addsPerSecond),
+        giga(4 * x.addsPerSecond),
+      ]);
+    }
+    const fwdRate = sumOps(k, "forward") / sumSeconds(k, "forward");
+    brows.push(["forward kernels while training (above)", giga(fwdRate), giga(4 * fwdRate)]);
+    out.push(table(brows, ["l", "r", "r"]));
+    const l1 = Math.max(...k.bound.map((b) => b.addsPerSecond));
+    out.push(
+      `  forward while training: ${((100 * fwdRate) / l1).toFixed(0)} % of the best column-sum ` +
+        `rate. Adds are effective (column-sum) adds; an input that fires in a run of steps costs ` +
+        `the kernel one add at the run's start and one subtract after its end, so the ` +
+        `every-step case exceeds the loop's rate.`,
+    );
+  }
+  const hwm = vmHwm();
+  out.push("");
+  out.push(
+    `peak RSS: ${(peakRss / MiB).toFixed(0)} MiB sampled from Deno.memoryUsage()` +
+      (hwm ? `, ${(hwm / MiB).toFixed(0)} MiB VmHWM` : "") + `; wall time ${seconds.toFixed(0)} s`,
+  );
+  return out.join("\n");
+}
+
+// -------------------------------------------------------------------------------------- main
+
+async function main(argv: string[]): Promise<number> {
+  let o: Options | undefined;
+  try {
+    o = parseOptions(argv);
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e));
+    console.error("Try: deno task bench --help");
+    return 2;
+  }
+  if (!o) {
+    console.log(HELP);
+    return 0;
+  }
+  const tStart = now();
+  const machine = machineInfo();
+  sampleRss();
+  progress(
+    `desire bench: ${machine.cpu}, Deno ${machine.deno}, load ${
+      machine.load_average_start.join(" ")
+    }`,
+  );
+
+  const data = new Map<DatasetName, { train: Split; test: Split; order: Uint32Array }>();
+  for (const name of o.datasets) {
+    try {
+      const d = await loadDataset(name, { dataDir: o.dataDir });
+      data.set(name, {
+        train: d.train,
+        test: d.test,
+        order: shuffledOrder(SEED, 0, d.train.count),
+      });
+    } catch (e) {
+      console.error(e instanceof Error ? e.message : String(e));
+      return 1;
+    }
+  }
+  sampleRss();
+
+  // 1. Validate.
+  progress("correctness gate: desire.wasm vs the scalar reference");
+  const gate: string[] = [];
+  const gateData = new Map([...data].map(([k, v]) => [k, { split: v.train, order: v.order }]));
+  for (const c of gateCases(gateData)) {
+    try {
+      gate.push(await gateCase(c));
+    } catch (e) {
+      if (!(e instanceof GateError)) throw e;
+      console.error(`Correctness gate FAILED, nothing timed: ${e.message}`);
+      return 1;
+    }
+    progress(`  ${gate.at(-1)}`);
+  }
+  sampleRss();
+
+  // 2–6. Time.
+  const reports: DatasetReport[] = [];
+  for (const [name, d] of data) {
+    const config = presetConfig(name);
+    progress(`${name} ${config.sizes.join("-")}`);
+    const nFloat = Math.min(o.floatSamples, o.samples);
+    const nKernel = o.kernelSamples;
+    const kernelsToo = name === "mnist";
+    const train = await trainRuns(config, d.train, d.order, o, nFloat, name);
+    const infer = inferRuns(train.net, d.test, o, name);
+    progress(`  ${name} float32 model: ${nFloat} training samples, ${o.floatTest} test images`);
+    const float = floatRuns(config, d.train, d.test, d.order, train.net, infer.predictions, o);
+    const report: DatasetReport = {
+      name,
+      config,
+      samples: o.samples,
+      train,
+      infer,
+      float,
+      wasmTrainFirstRate: median(train.markSeconds.map((sec) => nFloat / sec)),
+      floatSamples: nFloat,
+      wasmMemoryBytes: train.net.exports.memory.buffer.byteLength,
+      memoryEndBytes: train.net.exports.memoryEnd(),
+      peakRss: 0,
+      saturations: train.net.saturations,
+    };
+    if (kernelsToo) {
+      progress(`  ${name} kernels: ${nKernel} samples`);
+      const { rows, trainSampleSeconds, same } = await kernelRates(
+        config,
+        d.train,
+        d.order,
+        nKernel,
+      );
+      progress("  bound: column-sum loop and synthetic forwardLayer");
+      const cs = await columnSum();
+      const bound = [16 * 1024, MiB, 16 * MiB].map((ws) => measureColumnSum(cs, ws));
+      const synthetic = [await syntheticForward(128), await syntheticForward(255)];
+      report.kernels = {
+        samples: nKernel,
+        rows,
+        trainSampleSeconds,
+        sameAsTrainSample: same,
+        bound,
+        synthetic,
+      };
+    }
+    sampleRss();
+    report.peakRss = peakRss;
+    reports.push(report);
+  }
+  try {
+    machine.load_average_end = Deno.loadavg().map((x) => Number(x.toFixed(2)));
+  } catch { /* not available */ }
+  const seconds = (now() - tStart) / 1000;
+  if (o.json) {
+    const j: Record<string, unknown> = {};
+    for (const r of reports) j[r.name] = { "1": datasetJson(r) };
+    j.machine = {
+      ...machine,
+      peak_rss_bytes: peakRss,
+      vm_hwm_bytes: vmHwm() ?? null,
+      wall_seconds: Number(seconds.toFixed(1)),
+      train_samples_per_run: o.samples,
+      runs: o.runs,
+      infer_runs: o.inferRuns,
+      gate_cases: gate.length,
+    };
+    console.log(JSON.stringify(j));
+  } else {
+    console.log(humanReport(machine, o, gate, reports, seconds));
+  }
+  if (reports.some((r) => r.kernels && !r.kernels.sameAsTrainSample)) {
+    console.error("The kernel-by-kernel sequence ended with other weights than trainSample()");
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
