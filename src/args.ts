@@ -394,6 +394,8 @@ Usage: deno task train [OPTIONS]               (= deno run -A cli.ts train [OPTI
 Commands:
   train     train a network on MNIST or Fashion-MNIST, writing checkpoints and a log
   eval      evaluate a saved model on the test set
+  export    write a model's weights as float32/float16 (PyTorch names) or a compact int16/int8 model
+  import    convert float weights named as in the authors' PyTorch code into a model
 
 Options:
   -h, --help  print this help and exit

@@ -11,16 +11,35 @@
  * Saving writes a temporary file in the same directory and renames it over the target, so an
  * interrupted save never leaves a half-written model.
  *
+ * Reading also accepts two other kinds of file, detected from their contents:
+ * - a **float model** (tensors `layers.{n}.weights`, F32 or F16, as in the authors' PyTorch state
+ *   dict; see `float_io.ts`): converted to Q11.20, hyper-parameters from its metadata or defaults;
+ * - a **compact model** (`format` = `desire-compact`; see `compact.ts`): `linear.{k}.weight` I16
+ *   or I8 with a per-layer scale in the metadata key `scales` (JSON list, threshold units per
+ *   step); the master weights are rebuilt as round(q · scale · 2^20). Such a model is inference
+ *   only ({@linkcode Model.inferenceOnly}; {@linkcode assertTrainable} refuses it).
+ *
  * @module
  */
-import { decodeSafetensors, encodeSafetensors, tensorToI32 } from "./safetensors.ts";
-import { MAX_LAYERS, type NetConfig } from "./params.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type Safetensors,
+  tensorToArray,
+  tensorToI32,
+} from "./safetensors.ts";
+import { MAX_LAYERS, type NetConfig, toMaster } from "./params.ts";
 import { ABI_VERSION } from "./wasm.ts";
+import { decodeFloatModel, isFloatModel } from "./float_io.ts";
 
 /** Format name in the metadata. */
 export const MODEL_FORMAT = "desire-model";
 /** Format version written and read. */
 export const MODEL_FORMAT_VERSION = 1;
+/** Format name of a compact (inference-only, I16/I8 weights) model. */
+export const COMPACT_FORMAT = "desire-compact";
+/** Compact format version written and read. */
+export const COMPACT_FORMAT_VERSION = 1;
 
 /** What a model file holds besides the weights. */
 export interface ModelInfo {
@@ -46,6 +65,85 @@ export interface ModelInfo {
 export interface Model extends ModelInfo {
   /** Master weights per linear layer. */
   weights: Int32Array[];
+  /**
+   * How the file stored the weights: `Q11.20` (a model file), `F32`/`F16` (a float model) or
+   * `I16`/`I8` (a compact model). Absent means `Q11.20`.
+   */
+  weightFormat?: string;
+  /** True for a compact model: its weights were quantized, so training from it is refused. */
+  inferenceOnly?: boolean;
+}
+
+/**
+ * Refuses to train from an inference-only (compact) model.
+ *
+ * @param model A loaded model.
+ * @param path Its file, for the message.
+ * @throws {TypeError} The model is inference only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { assertTrainable, type Model } from "./model_file.ts";
+ *
+ * const m = { inferenceOnly: true, weightFormat: "I8" } as Model;
+ * assert.throws(() => assertTrainable(m, "c.safetensors"), /Cannot train from c.safetensors/);
+ * ```
+ */
+export function assertTrainable(model: Model, path: string): void {
+  if (model.inferenceOnly) {
+    throw new TypeError(
+      `Cannot train from ${path}: it is a compact ${
+        model.weightFormat ?? ""
+      } model for inference only (its weights were quantized); ` +
+        `train from the full model it was exported from`,
+    );
+  }
+}
+
+/**
+ * The metadata every model file carries (`format`, versions, `config`, `hyper`, run fields).
+ *
+ * @param info Configuration and run metadata.
+ * @param format Format name and version, and the weight format.
+ * @returns String metadata.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { modelMetadata } from "./model_file.ts";
+ *
+ * const config = {
+ *   sizes: [4, 2], tsteps: 20, threshold: 1, decay: 2, margin: 4,
+ *   desireHid: 0.05, desireOut: 0.3, dropIn: 0, dropHid: 0.3,
+ * };
+ * const meta = modelMetadata({ config, seed: 1, epoch: 0, dataset: "mnist", hyper: {} });
+ * assert.equal(meta.weight_format, "Q11.20");
+ * ```
+ */
+export function modelMetadata(
+  info: ModelInfo,
+  format: { name: string; version: number; weightFormat: string } = {
+    name: MODEL_FORMAT,
+    version: MODEL_FORMAT_VERSION,
+    weightFormat: "Q11.20",
+  },
+): Record<string, string> {
+  const meta: Record<string, string> = {
+    format: format.name,
+    format_version: String(format.version),
+    abi_version: String(ABI_VERSION),
+    weight_format: format.weightFormat,
+    config: JSON.stringify(info.config),
+    hyper: JSON.stringify(info.hyper),
+    seed: String(info.seed),
+    epoch: String(info.epoch),
+    dataset: info.dataset,
+  };
+  if (info.trainAccuracy !== undefined) meta.train_accuracy = String(info.trainAccuracy);
+  if (info.testAccuracy !== undefined) meta.test_accuracy = String(info.testAccuracy);
+  if (info.bestTestAccuracy !== undefined) meta.best_test_accuracy = String(info.bestTestAccuracy);
+  return meta;
 }
 
 /**
@@ -77,21 +175,7 @@ export function encodeModel(info: ModelInfo, weights: Int32Array[]): Uint8Array 
   for (let k = 0; k < weights.length; k++) {
     tensors[`linear.${k}.weight`] = { dtype: "I32", shape: [s[k + 1], s[k]], data: weights[k] };
   }
-  const meta: Record<string, string> = {
-    format: MODEL_FORMAT,
-    format_version: String(MODEL_FORMAT_VERSION),
-    abi_version: String(ABI_VERSION),
-    weight_format: "Q11.20",
-    config: JSON.stringify(info.config),
-    hyper: JSON.stringify(info.hyper),
-    seed: String(info.seed),
-    epoch: String(info.epoch),
-    dataset: info.dataset,
-  };
-  if (info.trainAccuracy !== undefined) meta.train_accuracy = String(info.trainAccuracy);
-  if (info.testAccuracy !== undefined) meta.test_accuracy = String(info.testAccuracy);
-  if (info.bestTestAccuracy !== undefined) meta.best_test_accuracy = String(info.bestTestAccuracy);
-  return encodeSafetensors(tensors, meta);
+  return encodeSafetensors(tensors, modelMetadata(info));
 }
 
 /** Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename. */
@@ -207,28 +291,19 @@ function optNumber(source: string, meta: Record<string, string>, key: string): n
 export function decodeModel(bytes: Uint8Array, source: string): Model {
   const st = decodeSafetensors(bytes, source);
   const meta = st.metadata;
+  if (meta.format !== MODEL_FORMAT && meta.format !== COMPACT_FORMAT && isFloatModel(st)) {
+    return decodeFloat(st, source);
+  }
+  if (meta.format === COMPACT_FORMAT) return decodeCompact(st, source);
   if (meta.format !== MODEL_FORMAT) {
     fail(
       source,
-      `metadata 'format' is ${JSON.stringify(meta.format)} (expected "${MODEL_FORMAT}")`,
+      `metadata 'format' is ${JSON.stringify(meta.format)} (expected "${MODEL_FORMAT}", ` +
+        `"${COMPACT_FORMAT}", or float weights named layers.{n}.weights)`,
     );
   }
-  if (meta.format_version !== String(MODEL_FORMAT_VERSION)) {
-    fail(
-      source,
-      `format version ${meta.format_version} is not supported (this version reads ${MODEL_FORMAT_VERSION})`,
-    );
-  }
-  let config: NetConfig, hyper: Record<string, unknown>;
-  try {
-    config = JSON.parse(meta.config ?? "null");
-    hyper = JSON.parse(meta.hyper ?? "{}");
-  } catch {
-    fail(source, "metadata 'config' or 'hyper' is not valid JSON");
-  }
-  config = checkConfig(source, config);
-  const seed = optNumber(source, meta, "seed") ?? 0;
-  const epoch = optNumber(source, meta, "epoch") ?? 0;
+  const info = decodeInfo(source, meta, MODEL_FORMAT_VERSION);
+  const config = info.config;
   const L = config.sizes.length - 1;
   const weights: Int32Array[] = [];
   for (let k = 0; k < L; k++) {
@@ -257,21 +332,112 @@ export function decodeModel(bytes: Uint8Array, source: string): Model {
     }
     weights.push(w);
   }
-  for (const name of st.tensors.keys()) {
-    const m = /^linear\.(\d+)\.weight$/.exec(name);
-    if (!m || Number(m[1]) >= L) fail(source, `unexpected tensor ${name}`);
+  checkNoExtraTensors(source, st, L);
+  return { ...info, weights };
+}
+
+/** The metadata shared by model and compact files: format version, config, run fields. */
+function decodeInfo(source: string, meta: Record<string, string>, version: number): ModelInfo {
+  if (meta.format_version !== String(version)) {
+    fail(
+      source,
+      `format version ${meta.format_version} is not supported (this version reads ${version})`,
+    );
   }
+  let config: NetConfig, hyper: Record<string, unknown>;
+  try {
+    config = JSON.parse(meta.config ?? "null");
+    hyper = JSON.parse(meta.hyper ?? "{}");
+  } catch {
+    fail(source, "metadata 'config' or 'hyper' is not valid JSON");
+  }
+  config = checkConfig(source, config);
   return {
     config,
-    seed,
-    epoch,
+    seed: optNumber(source, meta, "seed") ?? 0,
+    epoch: optNumber(source, meta, "epoch") ?? 0,
     hyper,
     dataset: meta.dataset ?? "mnist",
     trainAccuracy: optNumber(source, meta, "train_accuracy"),
     testAccuracy: optNumber(source, meta, "test_accuracy"),
     bestTestAccuracy: optNumber(source, meta, "best_test_accuracy"),
-    weights,
   };
+}
+
+function checkNoExtraTensors(source: string, st: Safetensors, L: number): void {
+  for (const name of st.tensors.keys()) {
+    const m = /^linear\.(\d+)\.weight$/.exec(name);
+    if (!m || Number(m[1]) >= L) fail(source, `unexpected tensor ${name}`);
+  }
+}
+
+/** A float model (authors' naming): see `float_io.ts`. */
+function decodeFloat(st: Safetensors, source: string): Model {
+  const f = decodeFloatModel(st, source);
+  return {
+    config: checkConfig(source, f.config),
+    seed: f.seed,
+    epoch: f.epoch,
+    dataset: f.dataset,
+    hyper: f.hyper,
+    trainAccuracy: f.trainAccuracy,
+    testAccuracy: f.testAccuracy,
+    bestTestAccuracy: f.bestTestAccuracy,
+    weights: f.weights,
+    weightFormat: f.dtype,
+  };
+}
+
+/** A compact model: I16/I8 weights and per-layer scales, rebuilt as master weights. */
+function decodeCompact(st: Safetensors, source: string): Model {
+  const meta = st.metadata;
+  const info = decodeInfo(source, meta, COMPACT_FORMAT_VERSION);
+  const dtype = meta.weight_format;
+  if (dtype !== "I16" && dtype !== "I8") {
+    fail(source, `metadata 'weight_format' is ${JSON.stringify(dtype)} (expected "I16" or "I8")`);
+  }
+  const L = info.config.sizes.length - 1;
+  let scales: unknown;
+  try {
+    scales = JSON.parse(meta.scales ?? "null");
+  } catch {
+    fail(source, "metadata 'scales' is not valid JSON");
+  }
+  if (
+    !Array.isArray(scales) || scales.length !== L ||
+    !scales.every((x) => typeof x === "number" && Number.isFinite(x) && x > 0)
+  ) {
+    fail(source, `metadata 'scales' is not a list of ${L} positive numbers`);
+  }
+  const qmax = dtype === "I16" ? 32767 : 127;
+  const weights: Int32Array[] = [];
+  for (let k = 0; k < L; k++) {
+    const name = `linear.${k}.weight`;
+    const t = st.tensors.get(name);
+    if (!t) fail(source, `tensor ${name} is missing`);
+    const want = [info.config.sizes[k + 1], info.config.sizes[k]];
+    if (
+      t.dtype !== dtype || t.shape.length !== 2 || t.shape[0] !== want[0] ||
+      t.shape[1] !== want[1]
+    ) {
+      fail(
+        source,
+        `tensor ${name} is ${t.dtype} [${t.shape}] (expected ${dtype} [${want}] for the network ${
+          info.config.sizes.join("-")
+        })`,
+      );
+    }
+    const scale = scales[k] as number;
+    if (scale * qmax > 256 * (1 + 1e-9)) {
+      fail(source, `metadata 'scales' entry ${k} = ${scale} exceeds 256 / ${qmax}`);
+    }
+    const q = tensorToArray(t) as Int16Array | Int8Array;
+    const w = new Int32Array(q.length);
+    for (let i = 0; i < q.length; i++) w[i] = toMaster(q[i] * scale);
+    weights.push(w);
+  }
+  checkNoExtraTensors(source, st, L);
+  return { ...info, weights, weightFormat: dtype, inferenceOnly: true };
 }
 
 /**

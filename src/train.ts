@@ -21,6 +21,7 @@ import { shuffledOrder } from "./rng.ts";
 import { type Dataset, loadDataset, type Split } from "./datasets.ts";
 import { checkOutDir, type TrainOptions } from "./args.ts";
 import {
+  assertTrainable,
   decodeModel,
   encodeModel,
   loadModel,
@@ -519,6 +520,7 @@ async function planFresh(o: TrainOptions): Promise<Plan> {
   let weights: Int32Array[] | undefined;
   if (o.modelPath) {
     const model = await loadModel(o.modelPath);
+    assertTrainable(model, o.modelPath);
     config = mergeModelConfig(model, o, o.modelPath);
     if (!o.explicit.has("random-seed")) seed = model.seed;
     weights = model.weights;
