@@ -18,7 +18,14 @@ import {
   TRAIN_HELP,
   UsageError,
 } from "./src/args.ts";
-import { evalOnly, evaluate, type Reporter, runTraining } from "./src/train.ts";
+import {
+  evalOnly,
+  type EvalResult,
+  evaluate,
+  type Reporter,
+  runTraining,
+  threadCount,
+} from "./src/train.ts";
 import { loadModel, saveModel, writeFileAtomic } from "./src/model_file.ts";
 import { parseArgs } from "node:util";
 import { encodeFloatModel, FIRST_LINEAR_INDEX, type FloatDtype } from "./src/float_io.ts";
@@ -51,8 +58,15 @@ async function evalCommand(argv: string[]): Promise<void> {
   const model = await loadModel(o.modelPath);
   const dataset = (o.dataset ?? model.dataset) as DatasetName;
   const data = await loadDataset(dataset, { dataDir: o.dataDir });
-  const net = await Network.create(model.config, model.seed, model.weights);
-  const res = evaluate(net, data.test, o.limit);
+  const net = await Network.create(model.config, model.seed, model.weights, {
+    threads: threadCount(o.threads),
+  });
+  let res: EvalResult;
+  try {
+    res = evaluate(net, data.test, o.limit);
+  } finally {
+    await net.close();
+  }
   if (o.json) {
     console.log(JSON.stringify({
       accuracy: res.accuracy,

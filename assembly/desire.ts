@@ -11,8 +11,8 @@
 // chunks short enough that no lane can overflow (chunk · 2^(F+8) · 32 < 2^31), then in i64.
 
 import {
-  CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD, LAY_GROUPS,
-  LAY_KEEP, LAY_KVEC, LAY_WORDS, cfg, cfgBase, lay, size, stride,
+  CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD, LAY_OFF_GROUPS,
+  LAY_KEEP, LAY_OFF_KVEC, LAY_WORDS, cfg, cfgBase, lay, size, stride,
 } from "./layout";
 
 /** Output desire from the counts and the label. */
@@ -61,11 +61,11 @@ export function backwardFactors(l: i32, kvec: usize, groups: usize): i32 {
 }
 
 /** Desire of layer l − 1 from layer l's desire (l ≥ 2), with layer l's forward weights. */
-export function backwardLayerSimd(l: i32): void {
+export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize): void {
   const P = stride(l);
   const nIn = size(l - 1);
-  const kvec = lay(LAY_KVEC);
-  const groups = lay(LAY_GROUPS);
+  const kvec = sc + lay(LAY_OFF_KVEC);
+  const groups = sc + lay(LAY_OFF_GROUPS);
   const ng = backwardFactors(l, kvec, groups);
   const fwd = lay(LAY_FWD + l);
   const out = lay(LAY_DESIRE + l - 1);
@@ -75,7 +75,7 @@ export function backwardLayerSimd(l: i32): void {
   // chunk ≤ 2^(18 − F); keep a factor 2.
   const chunk: i32 = min(256, 1 << (17 - f));
   const rowBytes = <usize>P << 2;
-  for (let i = 0; i < nIn; i++) {
+  for (let i = i0; i < i1; i++) {
     const row = fwd + <usize>i * rowBytes;
     let total: i64 = 0;
     for (let gb = 0; gb < ng; gb += chunk) {
@@ -92,5 +92,5 @@ export function backwardLayerSimd(l: i32): void {
     const v: i32 = (mag >= thr ? 1 : 0) | (total > 0 ? 2 : 0);
     store<i32>(out + (<usize>i << 2), v);
   }
-  for (let i = nIn; i < stride(l - 1); i++) store<i32>(out + (<usize>i << 2), 0);
+  if (i1 == nIn) for (let i = nIn; i < stride(l - 1); i++) store<i32>(out + (<usize>i << 2), 0);
 }

@@ -13,7 +13,7 @@
 // |fwd| ≤ 2^(F+8) and nIn · 2^(F+8) < 2^31 (checked by init), so the current cannot overflow.
 
 import {
-  CFG_D, CFG_L, CFG_SAT, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_ACT, LAY_ACTW, LAY_COUNTS,
+  CFG_D, CFG_L, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
   LAY_CUR, LAY_FWD, LAY_KEEP, LAY_UPD, LAY_WORDS, cfg, lay, setCfg, size, stepMask, stride,
 } from "./layout";
 
@@ -79,19 +79,21 @@ const BLOCK: i32 = 256;
  * any other input adds its row at every spike (cur). Integer adds are exact, so both give the
  * same current bit for bit; the choice only saves work.
  */
-export function currentSimd(l: i32, train: bool): void {
+export function currentSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
   const T = cfg(CFG_T);
   const P = stride(l);
-  const act = lay(LAY_ACT), actw = lay(LAY_ACTW);
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
   const cur = lay(LAY_CUR), del = lay(LAY_UPD);
   const fwd = lay(LAY_FWD + l);
   const na = activeInputs(l, act, actw);
   const mask = stepMask();
-  memory.fill(cur, 0, <usize>T * <usize>P * 4);
-  memory.fill(del, 0, <usize>T * <usize>P * 4);
   const rowBytes = <usize>P << 2;
-  for (let jb = 0; jb < P; jb += BLOCK) {
-    const len = min(BLOCK, P - jb);
+  for (let t = 0; t < T; t++) {
+    memory.fill(cur + <usize>t * rowBytes + (<usize>j0 << 2), 0, <usize>(j1 - j0) << 2);
+    memory.fill(del + <usize>t * rowBytes + (<usize>j0 << 2), 0, <usize>(j1 - j0) << 2);
+  }
+  for (let jb = j0; jb < j1; jb += BLOCK) {
+    const len = min(BLOCK, j1 - jb);
     const off = <usize>jb << 2;
     for (let a = 0; a < na; a++) {
       const i = <usize>load<u32>(act + (<usize>a << 2));
@@ -120,7 +122,7 @@ export function currentSimd(l: i32, train: bool): void {
 }
 
 /** Membrane dynamics of layer l over T steps from cur: writes words[l] (SIMD over neurons). */
-export function membraneSimd(l: i32, train: bool): void {
+export function membraneSimd(l: i32, train: bool, j0: i32, j1: i32, sc: usize): void {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
   const P = stride(l);
@@ -132,7 +134,7 @@ export function membraneSimd(l: i32, train: bool): void {
   const vmax = i32x4.splat(0x7fffffff);
   const rowBytes = <usize>P << 2;
   let sat: i32 = 0;
-  for (let j = 0; j < P; j += 4) {
+  for (let j = j0; j < j1; j += 4) {
     const o = <usize>j << 2;
     const kept = v128.load(keep + o);
     let u = i32x4.splat(0);
@@ -155,13 +157,13 @@ export function membraneSimd(l: i32, train: bool): void {
     }
     v128.store(out + o, word);
   }
-  if (sat != 0) setCfg(CFG_SAT, cfg(CFG_SAT) + sat);
+  if (sat != 0) addSaturations(sc, sat);
 }
 
 /** Layer l's forward pass over all T steps: words[l] from words[l−1] and fwd[l]. */
-export function forwardLayerSimd(l: i32, train: bool): void {
-  currentSimd(l, train);
-  membraneSimd(l, train);
+export function forwardLayerSimd(l: i32, train: bool, j0: i32, j1: i32, sc: usize): void {
+  currentSimd(l, j0, j1, sc);
+  membraneSimd(l, train, j0, j1, sc);
 }
 
 /** counts[j] = popcount(words[L][j]); returns the predicted class, or −1 on a tie for the top. */

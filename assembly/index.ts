@@ -8,7 +8,8 @@
 // Imports: none but env.abort (unused in the release build).
 
 import {
-  CFG_L, CFG_SAT, CFG_SHAPE_HASH, CFG_STATUS, shapeHash, LAY_COUNTS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE, LAY_KEEP,
+  CFG_L, CFG_SAT, CFG_SHAPE_HASH, CFG_STATUS, CFG_THREADS, shapeHash, scratch, size, stride,
+  totalSaturations, clearSaturations, LAY_COUNTS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE, LAY_KEEP,
   LAY_MASTER, LAY_WORDS, cfg, cfgBase, lay, setCfg,
 } from "./layout";
 import { initLayout } from "./net";
@@ -16,6 +17,7 @@ import { dropoutMasks, encodeInput } from "./encode";
 import { forwardLayerSimd, outputCounts } from "./forward";
 import { backwardLayerSimd, outputDesire } from "./desire";
 import { syncForwardLayer, updateLayerSimd } from "./stdp";
+import { runStep, sampleStep, workerMain } from "./threads";
 import { setSampleKey } from "./rng";
 
 /** Version of this ABI; changes whenever an export or the configuration layout changes. */
@@ -84,7 +86,7 @@ export function syncForward(l: i32): i32 {
 
 /** Saturation events since init (membrane adds and weight clamps); tests assert it stays 0. */
 export function saturations(): i32 {
-  return cfg(CFG_SAT);
+  return ready() ? totalSaturations() : cfg(CFG_SAT);
 }
 
 /** Seeds the per-sample random key: sample `index` of epoch `epoch`. */
@@ -103,7 +105,7 @@ export function encode(train: i32): i32 {
 /** Forward pass of linear layer l over all T steps; −1 if l is out of range. */
 export function forwardLayer(l: i32, train: i32): i32 {
   if (!layerOk(l, 1)) return -1;
-  forwardLayerSimd(l, train != 0);
+  forwardLayerSimd(l, train != 0, 0, stride(l), scratch(0));
   return 0;
 }
 
@@ -123,14 +125,14 @@ export function desireOutput(label: i32): i32 {
 /** Backward pass of layer l ≥ 2: the desire of layer l − 1; −1 if l is out of range. */
 export function backwardLayer(l: i32): i32 {
   if (!layerOk(l, 2)) return -1;
-  backwardLayerSimd(l);
+  backwardLayerSimd(l, 0, size(l - 1), scratch(0));
   return 0;
 }
 
 /** STDP update of linear layer l (uses its desire, words and the current learning rate). */
 export function updateLayer(l: i32): i32 {
   if (!layerOk(l, 1)) return -1;
-  updateLayerSimd(l);
+  updateLayerSimd(l, 0, stride(l), scratch(0));
   return 0;
 }
 
@@ -143,30 +145,35 @@ export function trainSample(label: i32, epoch: u32, index: u32): i32 {
   if (!ready()) return -2;
   const L = cfg(CFG_L);
   if (label < 0 || label >= cfg(8 + L)) return -3;
-  setSampleKey(epoch, index);
-  dropoutMasks(true);
-  encodeInput();
-  for (let l = 1; l <= L; l++) forwardLayerSimd(l, true);
-  const p = outputCounts();
-  outputDesire(label);
-  for (let l = L; l >= 2; l--) backwardLayerSimd(l);
-  for (let l = 1; l <= L; l++) updateLayerSimd(l);
-  return p;
+  return sampleStep(0, 1, true, label, epoch, index);
 }
 
 /** Evaluation forward pass (no dropout) of the image at imagePtr(); class, −1 on a tie, −2 before init(). */
 export function inferSample(): i32 {
   if (!ready()) return -2;
-  const L = cfg(CFG_L);
-  dropoutMasks(false);
-  encodeInput();
-  for (let l = 1; l <= L; l++) forwardLayerSimd(l, false);
-  return outputCounts();
+  return sampleStep(0, 1, false, 0, 0, 0);
+}
+
+/**
+ * Threaded build: thread 0's part of the step described by the argument words (CFG_ARG_MODE,
+ * _LABEL, _EPOCH, _INDEX), after the host has bumped CFG_GO to start the workers. Returns the
+ * prediction, −2 before init(), −3 for a bad label.
+ */
+export function runSample(): i32 {
+  if (!ready()) return -2;
+  return runStep(0);
+}
+
+/** Threaded build: a worker's loop as thread tid (1 ≤ tid < threads); returns when CFG_STOP is set. */
+export function workerLoop(tid: i32): i32 {
+  if (!ready() || tid < 1 || tid >= max(1, cfg(CFG_THREADS))) return -1;
+  return workerMain(tid);
 }
 
 /** Resets the saturation counter. */
 export function resetSaturations(): void {
-  setCfg(CFG_SAT, 0);
+  if (ready()) clearSaturations();
+  else setCfg(CFG_SAT, 0);
 }
 
 // ---- Built-in self-test (assembly/selftest.ts; docs/ABI.md gives the expected checksum) ----

@@ -33,6 +33,17 @@ export const CFG_KEY_LO: i32 = 104; //   current sample's random key (u64, two w
 export const CFG_KEY_HI: i32 = 105;
 export const CFG_STATUS: i32 = 106; //   1 after a successful init()
 export const CFG_SHAPE_HASH: i32 = 107; // hash of the words init() laid memory out by (see shapeHash)
+export const CFG_THREADS: i32 = 108; //  threads sharing the memory (threaded build), 0 or 1 otherwise
+export const CFG_GO: i32 = 109; //       sample generation: the host bumps it to start the workers
+export const CFG_STOP: i32 = 110; //     non-zero: workers return from workerLoop
+export const CFG_READY: i32 = 111; //    workers waiting in workerLoop
+export const CFG_BAR_COUNT: i32 = 112; // barrier: threads arrived
+export const CFG_BAR_GEN: i32 = 116; //  barrier: generation
+export const CFG_ARG_MODE: i32 = 120; // runSample arguments: 1 train, 0 infer
+export const CFG_ARG_LABEL: i32 = 121;
+export const CFG_ARG_EPOCH: i32 = 122;
+export const CFG_ARG_INDEX: i32 = 123;
+export const CFG_RESULT: i32 = 124; //   runSample result (prediction)
 /** Byte offsets inside the block. */
 export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
 export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c
@@ -44,12 +55,14 @@ export const LAY_BASE: i32 = CFG_BYTES;
 export const LAY_IMAGE: i32 = 0; //      u8[N0]
 export const LAY_CUR: i32 = 1; //        i32[T × Pmax]: per-step input current
 export const LAY_UPD: i32 = 2; //        i32[T × Pmax]: per-step update rows U
-export const LAY_KVEC: i32 = 3; //       i32[Pmax]: backward factors
-export const LAY_ACT: i32 = 4; //        u32[Pmax]: active input indices
-export const LAY_ACTW: i32 = 5; //       u32[Pmax]: active input words
+export const LAY_OFF_KVEC: i32 = 3; //   offset in a thread area of i32[Pmax]: backward factors
+export const LAY_THREAD_BASE: i32 = 4; // per-thread scratch areas, THREADS of them; offset 0: u32[Pmax] active inputs
+export const LAY_OFF_ACTW: i32 = 5; //   offset in a thread area of u32[Pmax]: active input words
 export const LAY_COUNTS: i32 = 6; //     i32[P_L]: output spike counts
 export const LAY_END: i32 = 7; //        first byte after the layout
-export const LAY_GROUPS: i32 = 8; //     u32[Pmax/4]: byte offsets of the 4-lane groups a kernel must visit
+export const LAY_OFF_GROUPS: i32 = 8; // offset in a thread area of u32[Pmax/4]: 4-lane groups a kernel visits
+export const LAY_THREAD_BYTES: i32 = 9; // bytes of one thread area
+export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of u32[32] plus rows, u32[32] minus rows, i32 saturations
 export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
 export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
 export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] master weights, Q11.20, row i = input i
@@ -88,6 +101,7 @@ export function shapeHash(): i32 {
     if (k >= 4 && k < CFG_SIZES) continue; // seed, learning rate, saturations may change
     h = (h ^ <u32>cfg(k)) * 0x01000193;
   }
+  h = (h ^ <u32>max(1, cfg(CFG_THREADS))) * 0x01000193;
   return <i32>h;
 }
 
@@ -106,4 +120,42 @@ export function shapeHash(): i32 {
 @inline export function stepMask(): u32 {
   const t = cfg(CFG_T);
   return t >= 32 ? 0xffffffff : (<u32>1 << <u32>t) - 1;
+}
+
+/** Threads the layout was made for (at least 1). */
+// @ts-ignore: decorator
+@inline export function threads(): i32 {
+  return max(1, cfg(CFG_THREADS));
+}
+/** Scratch area of thread `tid`. */
+// @ts-ignore: decorator
+@inline export function scratch(tid: i32): usize {
+  return lay(LAY_THREAD_BASE) + <usize>tid * lay(LAY_THREAD_BYTES);
+}
+/** First lane of thread `tid`'s share of P lanes (a multiple of 4). */
+// @ts-ignore: decorator
+@inline export function laneStart(P: i32, tid: i32, nt: i32): i32 {
+  return <i32>(<i64>(P >> 2) * tid / nt) << 2;
+}
+/** First item of thread `tid`'s share of n items. */
+// @ts-ignore: decorator
+@inline export function itemStart(n: i32, tid: i32, nt: i32): i32 {
+  return <i32>(<i64>n * tid / nt);
+}
+/** Adds to thread `tid`'s saturation counter. */
+// @ts-ignore: decorator
+@inline export function addSaturations(sc: usize, n: i32): void {
+  const p = sc + lay(LAY_OFF_MISC) + 256;
+  store<i32>(p, load<i32>(p) + n);
+}
+/** Saturation events: the configuration word plus every thread's counter. */
+export function totalSaturations(): i32 {
+  let s = cfg(CFG_SAT);
+  for (let t = 0; t < threads(); t++) s += load<i32>(scratch(t) + lay(LAY_OFF_MISC) + 256);
+  return s;
+}
+/** Resets every saturation counter. */
+export function clearSaturations(): void {
+  setCfg(CFG_SAT, 0);
+  for (let t = 0; t < threads(); t++) store<i32>(scratch(t) + lay(LAY_OFF_MISC) + 256, 0);
 }

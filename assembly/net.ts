@@ -2,8 +2,9 @@
 
 import {
   CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
-  LAY_ACT, LAY_ACTW, LAY_BASE, LAY_COUNTS, LAY_GROUPS, LAY_CUR, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
-  LAY_KEEP, LAY_KVEC, LAY_MASTER, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
+  LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_OFF_ACTW, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC,
+  LAY_THREAD_BASE, LAY_THREAD_BYTES, CFG_THREADS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
+  LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
   CFG_SHAPE_HASH, shapeHash,
   setCfg, setLay, size, stride,
 } from "./layout";
@@ -17,6 +18,7 @@ export const ERR_SIZE: i32 = -5;
 export const ERR_FRAC: i32 = -6;
 export const ERR_THRESHOLD: i32 = -7;
 export const ERR_MEMORY: i32 = -8;
+export const ERR_THREADS: i32 = -9;
 
 // @ts-ignore: decorator
 @inline function align64(p: u64): u64 {
@@ -57,14 +59,18 @@ export function initLayout(): i32 {
   p = align64(p + <u64>T * <u64>pmax * 4);
   setLay(LAY_UPD, <usize>p);
   p = align64(p + <u64>T * <u64>pmax * 4);
-  setLay(LAY_KVEC, <usize>p);
-  p = align64(p + <u64>pmax * 4);
-  setLay(LAY_ACT, <usize>p);
-  p = align64(p + <u64>pmax * 4);
-  setLay(LAY_ACTW, <usize>p);
-  p = align64(p + <u64>pmax * 4);
-  setLay(LAY_GROUPS, <usize>p);
-  p = align64(p + <u64>pmax);
+  // One scratch area per thread: active inputs and words, groups, backward factors, misc.
+  const nt = max(1, cfg(CFG_THREADS));
+  if (nt > 64) return ERR_THREADS;
+  const a4 = <u64>(pmax * 4 + 63) & ~(<u64>63);
+  setLay(LAY_OFF_ACTW, <usize>a4);
+  setLay(LAY_OFF_GROUPS, <usize>(2 * a4));
+  setLay(LAY_OFF_KVEC, <usize>(3 * a4));
+  setLay(LAY_OFF_MISC, <usize>(4 * a4));
+  const tb = 4 * a4 + 320;
+  setLay(LAY_THREAD_BYTES, <usize>tb);
+  setLay(LAY_THREAD_BASE, <usize>p);
+  p = align64(p + tb * <u64>nt);
   setLay(LAY_COUNTS, <usize>p);
   p = align64(p + <u64>stride(L) * 4);
   for (let l = 0; l <= L; l++) {

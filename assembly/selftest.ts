@@ -20,7 +20,7 @@
 import {
   CFG_BYTES, CFG_D, CFG_DROP, CFG_ENC, CFG_F, CFG_L, CFG_LR_MANT, CFG_LR_SHIFT, CFG_N,
   CFG_OUT_DN, CFG_OUT_DT, CFG_SEED, CFG_SIZES, CFG_T, CFG_THR_EVAL, CFG_THR_HID, CFG_THR_TRAIN,
-  LAY_COUNTS, LAY_FWD, LAY_IMAGE, LAY_MASTER, LAY_WORDS, CFG_SAT, cfg, cfgBase, lay, setCfg, size,
+  LAY_COUNTS, LAY_FWD, LAY_IMAGE, LAY_MASTER, LAY_WORDS, totalSaturations, cfg, cfgBase, lay, setCfg, size,
   stride,
 } from "./layout";
 import { initLayout } from "./net";
@@ -165,6 +165,6 @@ export function selftestFinish(h: u64): i32 {
       for (let q = 0; q < total; q++) h = fold(h, load<u32>(w + (<usize>q << 2)));
     }
   }
-  h = fold(h, load<u32>(cfgBase() + (<usize>CFG_SAT << 2)));
+  h = fold(h, <u32>totalSaturations());
   return <i32>(<u32>(h >> 32) ^ <u32>h);
 }

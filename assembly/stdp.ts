@@ -14,7 +14,7 @@
 // |Σ_s U| ≤ 2^30 + 32 and |master + Σ U| < 2^31.
 
 import {
-  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_SAT, CFG_T, G_FRAC, LAY_ACT, LAY_ACTW, LAY_CUR, LAY_DESIRE, LAY_GROUPS,
+  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_T, G_FRAC, LAY_OFF_ACTW, LAY_CUR, LAY_DESIRE, LAY_OFF_GROUPS, LAY_OFF_MISC, addSaturations,
   LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, lay, setCfg, size,
   stride,
 } from "./layout";
@@ -22,14 +22,16 @@ import { STREAM_ROUND, currentKey, draw } from "./rng";
 import { activeInputs } from "./forward";
 
 /** Update rows U[s][j] of layer l; returns the mask of steps s whose row is not all zero. */
-export function updateRows(l: i32, upd: usize): u32 {
+export function updateRows(l: i32, upd: usize, j0: i32, j1: i32): u32 {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
   const P = stride(l);
   const n = size(l);
   const mant = <u64>(<u32>cfg(CFG_LR_MANT) & 0xffffff); // < 2^24 by construction
   const shift = cfg(CFG_LR_SHIFT);
-  memory.fill(upd, 0, <usize>T * <usize>P * 4);
+  for (let t = 0; t < T; t++) {
+    memory.fill(upd + ((<usize>t * <usize>P + <usize>j0) << 2), 0, <usize>(j1 - j0) << 2);
+  }
   if (mant == 0 || shift < 1 || shift > 62) return 0;
   const des = lay(LAY_DESIRE + l);
   const keep = lay(LAY_KEEP + l);
@@ -41,7 +43,8 @@ export function updateRows(l: i32, upd: usize): u32 {
   const one: i64 = <i64>1 << G_FRAC;
   const rsh = <u64>(64 - shift);
   let rows: u32 = 0;
-  for (let j = 0; j < n; j++) {
+  const jn = min(j1, n);
+  for (let j = j0; j < jn; j++) {
     const o = <usize>j << 2;
     const dj = load<i32>(des + o);
     if ((dj & 1) == 0 || load<i32>(keep + o) == 0) continue;
@@ -69,13 +72,13 @@ export function updateRows(l: i32, upd: usize): u32 {
  * fewer runs than rows, from the prefix sums C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e] of
  * C[e] − C[a−1]. Exact integer sums either way: the choice only saves work.
  */
-export function updateLayerSimd(l: i32): void {
+export function updateLayerSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
   const upd = lay(LAY_UPD);
-  const rows = updateRows(l, upd);
+  const rows = updateRows(l, upd, j0, j1);
   if (rows == 0) return;
   const T = cfg(CFG_T);
   const P = stride(l);
-  const act = lay(LAY_ACT), actw = lay(LAY_ACTW);
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
   const na = activeInputs(l, act, actw);
   const master = lay(LAY_MASTER + l), fwd = lay(LAY_FWD + l);
   const f = cfg(CFG_F + l);
@@ -84,9 +87,10 @@ export function updateLayerSimd(l: i32): void {
   const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
   const rowBytes = <usize>P << 2;
   // The 4-lane groups with a non-zero update in some step: only they change.
-  const groups = lay(LAY_GROUPS);
+  const groups = sc + lay(LAY_OFF_GROUPS);
+  const b0 = <usize>j0 << 2, b1 = <usize>j1 << 2;
   let ng: i32 = 0;
-  for (let o: usize = 0; o < rowBytes; o += 16) {
+  for (let o = b0; o < b1; o += 16) {
     let any = v128.load(upd + o);
     for (let t = 1; t < T; t++) any = v128.or(any, v128.load(upd + <usize>t * rowBytes + o));
     if (v128.any_true(any)) {
@@ -96,17 +100,17 @@ export function updateLayerSimd(l: i32): void {
   }
   // Prefix sums of the update rows, in the (now free) current buffer.
   const pre = lay(LAY_CUR);
-  memory.copy(pre, upd, rowBytes);
+  memory.copy(pre + b0, upd + b0, b1 - b0);
   for (let t = 1; t < T; t++) {
     const prev = pre + <usize>(t - 1) * rowBytes, dst = pre + <usize>t * rowBytes;
     const src = upd + <usize>t * rowBytes;
-    for (let o: usize = 0; o < rowBytes; o += 16) {
+    for (let o = b0; o < b1; o += 16) {
       v128.store(dst + o, i32x4.add(v128.load(prev + o), v128.load(src + o)));
     }
   }
   let sat: i32 = 0;
   // Addresses of the rows to add (plus) and subtract (minus) for one input: at most 32 each.
-  const plus = memory.data(32 * 4), minus = memory.data(32 * 4);
+  const plus = sc + lay(LAY_OFF_MISC), minus = plus + 128;
   for (let a = 0; a < na; a++) {
     const b = load<u32>(actw + (<usize>a << 2));
     const direct = b & rows;
@@ -151,7 +155,7 @@ export function updateLayerSimd(l: i32): void {
       v128.store(rf + o, i32x4.shr_s(i32x4.add(c, vhalf), fsh));
     }
   }
-  if (sat != 0) setCfg(CFG_SAT, cfg(CFG_SAT) + sat);
+  if (sat != 0) addSaturations(sc, sat);
 }
 
 /** fwd[l] = round(master[l] / 2^(20 − F)) for every weight (after the host writes weights). */

@@ -99,7 +99,7 @@ export interface TrainOptions {
   limit?: number;
   /** `--data-dir`: directory of the data set files. */
   dataDir?: string;
-  /** `--threads`: worker threads (reserved). */
+  /** `--threads`: threads per step (default: all cores); the weights do not depend on it. */
   threads?: number;
   /**
    * `--checkpoint-every`: write `<out>/checkpoint.safetensors` every N training samples within
@@ -144,7 +144,7 @@ export interface EvalOptions {
   json: boolean;
   /** `--limit`: evaluate the first N test samples only. */
   limit?: number;
-  /** `--threads`: worker threads (reserved). */
+  /** `--threads`: threads per step (default: all cores); the weights do not depend on it. */
   threads?: number;
   /** `--help` or `-h` was given; the other fields then hold defaults and nothing was validated. */
   help: boolean;
@@ -312,7 +312,7 @@ Training:
                           desire thresholds, each in [0, 1]         [${DESIRE_DEFAULT}]
   --error-margin M        target spike count is T − M, 0 ≤ M < T    [${DEFAULTS.errorMargin}]
   --random-seed S         random seed, 0..4294967295, stored in the model [${DEFAULTS.randomSeed}]
-  --threads N             worker threads, N ≥ 1 (reserved)          [1]
+  --threads N             threads, N ≥ 1; same weights for any N   [all cores]
 
 Checkpoints and resuming:
   --checkpoint-every N    write <out>/checkpoint.safetensors every N training
@@ -365,7 +365,7 @@ Options:
   --data-dir DIR          directory holding the data set files
   --limit N               evaluate the first N test samples only (N ≥ 1) [all]
   --json                  print one JSON object instead of text
-  --threads N             worker threads, N ≥ 1 (reserved)          [1]
+  --threads N             threads, N ≥ 1; same weights for any N   [all cores]
   -h, --help              print this help and exit
 
 Examples:

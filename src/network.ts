@@ -13,6 +13,7 @@ import {
   toMaster,
 } from "./params.ts";
 import { drawNormal, sampleKey, STREAM_INIT } from "./rng.ts";
+import { ThreadPool } from "./threads.ts";
 
 /** Epoch number reserved for the initialisation key. */
 const INIT_EPOCH = 0xffffffff;
@@ -84,22 +85,51 @@ export class Network {
   #ex: DesireExports;
   #image: Uint8Array;
   #counts: Int32Array;
+  #pool?: ThreadPool;
 
-  private constructor(config: NetConfig, params: IntParams, seed: number, ex: DesireExports) {
+  private constructor(
+    config: NetConfig,
+    params: IntParams,
+    seed: number,
+    ex: DesireExports,
+    pool?: ThreadPool,
+  ) {
     this.config = config;
     this.params = params;
     this.seed = seed;
     this.#ex = ex;
+    this.#pool = pool;
     this.#image = new Uint8Array(ex.memory.buffer, ex.imagePtr(), params.sizes[0]);
     this.#counts = new Int32Array(ex.memory.buffer, ex.countsPtr(), params.sizes[params.L]);
   }
 
-  /** Builds a network; `weights` (master, out × in per layer) default to Kaiming init from `seed`. */
-  static async create(config: NetConfig, seed: number, weights?: Int32Array[]): Promise<Network> {
+  /**
+   * Builds a network; `weights` (master, out × in per layer) default to Kaiming init from
+   * `seed`. With `threads` > 1 the steps run on that many threads (the threaded build over a
+   * shared memory, Web Workers): the same weights bit for bit, faster; call {@linkcode close}.
+   */
+  static async create(
+    config: NetConfig,
+    seed: number,
+    weights?: Int32Array[],
+    options: { threads?: number } = {},
+  ): Promise<Network> {
     const params = deriveParams(config);
-    const ex = await instantiate();
-    configure(ex, params, seed);
-    const net = new Network(config, params, seed, ex);
+    const threads = options.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+      throw new RangeError(
+        `Cannot build network: ${threads} threads (must be an integer in 1..64)`,
+      );
+    }
+    let ex: DesireExports, pool: ThreadPool | undefined;
+    if (threads > 1) {
+      pool = await ThreadPool.start(params, seed, threads);
+      ex = pool.exports;
+    } else {
+      ex = await instantiate();
+      configure(ex, params, seed);
+    }
+    const net = new Network(config, params, seed, ex, pool);
     const w = weights ?? kaimingMaster(config.sizes, seed);
     for (let l = 1; l <= params.L; l++) net.setWeights(l, w[l - 1]);
     return net;
@@ -148,13 +178,25 @@ export class Network {
   /** One training step on `image` (u8[N0]); returns the prediction made during it (−1: tie). */
   trainSample(image: Uint8Array, label: number, epoch: number, index: number): number {
     this.#image.set(image);
+    if (this.#pool) return this.#pool.step(1, label, epoch, index);
     return this.#ex.trainSample(label, epoch, index);
   }
 
   /** Evaluation forward pass; returns the class, or −1 on a tie for the top count. */
   infer(image: Uint8Array): number {
     this.#image.set(image);
+    if (this.#pool) return this.#pool.step(0, 0, 0, 0);
     return this.#ex.inferSample();
+  }
+
+  /** Threads the steps run on. */
+  get threads(): number {
+    return this.#pool?.threads ?? 1;
+  }
+
+  /** Stops the worker threads (a no-op for one thread); the network is unusable afterwards. */
+  async close(): Promise<void> {
+    await this.#pool?.close();
   }
 
   /** Output spike counts of the last step (a view; copy it to keep it). */

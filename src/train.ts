@@ -211,14 +211,29 @@ export interface RunSummary {
   alreadyFinished?: boolean;
 }
 
+/**
+ * Threads to use: the `--threads` flag, else every core the runtime reports. The weights do not
+ * depend on it (bit-identical for any thread count).
+ */
+export function threadCount(flag?: number): number {
+  return flag ?? Math.max(1, Math.min(64, navigator.hardwareConcurrency || 1));
+}
+
 /** Evaluates a loaded model (`train --model-path FILE --eval`). */
 export async function evalOnly(o: TrainOptions, r: Reporter): Promise<EvalResult> {
   const model = await loadModel(o.modelPath!);
   const config = mergeModelConfig(model, o, o.modelPath!);
   const dataset = o.explicit.has("dataset") ? o.dataset : model.dataset as TrainOptions["dataset"];
   const data = await loadDataset(dataset, { dataDir: o.dataDir });
-  const net = await Network.create(config, model.seed, model.weights);
-  const res = evaluate(net, data.test);
+  const net = await Network.create(config, model.seed, model.weights, {
+    threads: threadCount(o.threads),
+  });
+  let res: EvalResult;
+  try {
+    res = evaluate(net, data.test);
+  } finally {
+    await net.close();
+  }
   r.line(
     `${o.modelPath}: test accuracy ${
       pct(res.accuracy)
@@ -659,148 +674,154 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
   if (!("config" in planned)) return planned;
   const p = planned;
   const { outDir, logPath, config, seed, data, nTrain, epochs, start } = p;
-  const net = await Network.create(config, seed, p.weights);
-  const px = data.train.rows * data.train.cols;
-  const ckPath = join(outDir, CHECKPOINT_NAME);
-  const out = resolve(outDir), log = resolve(logPath);
-  const resuming = o.resume !== undefined;
+  const net = await Network.create(config, seed, p.weights, { threads: threadCount(o.threads) });
+  try {
+    const px = data.train.rows * data.train.cols;
+    const ckPath = join(outDir, CHECKPOINT_NAME);
+    const out = resolve(outDir), log = resolve(logPath);
+    const resuming = o.resume !== undefined;
 
-  r.line(
-    `desire: ${resuming ? "resuming" : "training"} ${
-      config.sizes.join("-")
-    } on ${p.dataset} (${nTrain} training, ${data.test.count} test samples), ` +
-      `${epochs} epochs, seed ${seed}, run directory ${outDir}` +
-      (resuming
-        ? ` at epoch ${start.epoch + 1}, sample ${start.position}/${nTrain} (${o.resume})`
-        : ""),
-  );
+    r.line(
+      `desire: ${resuming ? "resuming" : "training"} ${
+        config.sizes.join("-")
+      } on ${p.dataset} (${nTrain} training, ${data.test.count} test samples), ` +
+        `${epochs} epochs, seed ${seed}, run directory ${outDir}` +
+        (resuming
+          ? ` at epoch ${start.epoch + 1}, sample ${start.position}/${nTrain} (${o.resume})`
+          : ""),
+    );
 
-  const records = [...p.records];
-  let lastRecord = start.lastRecord ?? records.at(-1);
-  const startTime = performance.now();
-  const elapsed = () => start.elapsedSeconds + (performance.now() - startTime) / 1000;
-  let best = start.best;
-  const interactive = Deno.stderr.isTerminal();
-  const info = (e: number): ModelInfo => ({
-    config,
-    seed,
-    epoch: e,
-    dataset: p.dataset,
-    hyper: p.hyper,
-    trainAccuracy: lastRecord?.train_accuracy,
-    testAccuracy: lastRecord?.test_accuracy,
-    bestTestAccuracy: best >= 0 ? best : undefined,
-  });
-  const allWeights = () =>
-    Array.from({ length: config.sizes.length - 1 }, (_, k) => net.weights(k + 1));
-  const checkpoint = async (
-    epoch: number,
-    position: number,
-    trainCorrect: number,
-    epochSeconds: number,
-    weights = allWeights(),
-  ) => {
-    const state: CheckpointState = {
-      epoch,
-      position,
-      trainCorrect,
-      trainSamples: nTrain,
-      best,
-      checkpointEvery: p.checkpointEvery,
-      out,
-      log,
-      elapsedSeconds: elapsed(),
-      epochSeconds,
-      saturations: start.saturations + net.saturations,
-      lastRecord,
+    const records = [...p.records];
+    let lastRecord = start.lastRecord ?? records.at(-1);
+    const startTime = performance.now();
+    const elapsed = () => start.elapsedSeconds + (performance.now() - startTime) / 1000;
+    let best = start.best;
+    const interactive = Deno.stderr.isTerminal();
+    const info = (e: number): ModelInfo => ({
+      config,
+      seed,
+      epoch: e,
+      dataset: p.dataset,
+      hyper: p.hyper,
+      trainAccuracy: lastRecord?.train_accuracy,
+      testAccuracy: lastRecord?.test_accuracy,
+      bestTestAccuracy: best >= 0 ? best : undefined,
+    });
+    const allWeights = () =>
+      Array.from({ length: config.sizes.length - 1 }, (_, k) => net.weights(k + 1));
+    const checkpoint = async (
+      epoch: number,
+      position: number,
+      trainCorrect: number,
+      epochSeconds: number,
+      weights = allWeights(),
+    ) => {
+      const state: CheckpointState = {
+        epoch,
+        position,
+        trainCorrect,
+        trainSamples: nTrain,
+        best,
+        checkpointEvery: p.checkpointEvery,
+        out,
+        log,
+        elapsedSeconds: elapsed(),
+        epochSeconds,
+        saturations: start.saturations + net.saturations,
+        lastRecord,
+      };
+      await writeFileAtomic(ckPath, encodeCheckpoint(info(epoch), weights, state));
     };
-    await writeFileAtomic(ckPath, encodeCheckpoint(info(epoch), weights, state));
-  };
 
-  // A fresh run is resumable from its first sample on (and its directory, which now holds a
-  // run, need not be removed to start it again).
-  if (!resuming) await checkpoint(0, 0, 0, 0);
+    // A fresh run is resumable from its first sample on (and its directory, which now holds a
+    // run, need not be removed to start it again).
+    if (!resuming) await checkpoint(0, 0, 0, 0);
 
-  for (let e = start.epoch; e < epochs; e++) {
-    const first = e === start.epoch;
-    const k0 = first ? start.position : 0;
-    const secondsBefore = first ? start.epochSeconds : 0;
-    const t0 = performance.now();
-    const lr = epochRate(p.lrLin, p.lrDecay, e);
-    net.setLearningRate(lr);
-    const order = p.shuffle
-      ? shuffledOrder(seed, e, nTrain)
-      : Uint32Array.from({ length: nTrain }, (_, i) => i);
-    let correct = first ? start.trainCorrect : 0;
-    let lastShown = t0;
-    const every = p.checkpointEvery;
-    for (let k = k0; k < nTrain; k++) {
-      const s = order[k];
-      const label = data.train.labels[s];
-      if (net.trainSample(data.train.images.subarray(s * px, s * px + px), label, e, k) === label) {
-        correct++;
-      }
-      if (every > 0 && (k + 1) % every === 0 && k + 1 < nTrain) {
-        await checkpoint(e, k + 1, correct, secondsBefore + (performance.now() - t0) / 1000);
-      }
-      if (interactive && (k & 255) === 255) {
-        const now = performance.now();
-        if (now - lastShown > 250) {
-          lastShown = now;
-          const rate = (k + 1 - k0) / ((now - t0) / 1000);
-          r.progress(
-            `epoch ${e + 1}/${epochs}  ${k + 1}/${nTrain}  train ${pct(correct / (k + 1))}  ${
-              rate.toFixed(0)
-            } samples/s  eta ${((nTrain - k - 1) / rate).toFixed(0)} s`,
-          );
+    for (let e = start.epoch; e < epochs; e++) {
+      const first = e === start.epoch;
+      const k0 = first ? start.position : 0;
+      const secondsBefore = first ? start.epochSeconds : 0;
+      const t0 = performance.now();
+      const lr = epochRate(p.lrLin, p.lrDecay, e);
+      net.setLearningRate(lr);
+      const order = p.shuffle
+        ? shuffledOrder(seed, e, nTrain)
+        : Uint32Array.from({ length: nTrain }, (_, i) => i);
+      let correct = first ? start.trainCorrect : 0;
+      let lastShown = t0;
+      const every = p.checkpointEvery;
+      for (let k = k0; k < nTrain; k++) {
+        const s = order[k];
+        const label = data.train.labels[s];
+        if (
+          net.trainSample(data.train.images.subarray(s * px, s * px + px), label, e, k) === label
+        ) {
+          correct++;
+        }
+        if (every > 0 && (k + 1) % every === 0 && k + 1 < nTrain) {
+          await checkpoint(e, k + 1, correct, secondsBefore + (performance.now() - t0) / 1000);
+        }
+        if (interactive && (k & 255) === 255) {
+          const now = performance.now();
+          if (now - lastShown > 250) {
+            lastShown = now;
+            const rate = (k + 1 - k0) / ((now - t0) / 1000);
+            r.progress(
+              `epoch ${e + 1}/${epochs}  ${k + 1}/${nTrain}  train ${pct(correct / (k + 1))}  ${
+                rate.toFixed(0)
+              } samples/s  eta ${((nTrain - k - 1) / rate).toFixed(0)} s`,
+            );
+          }
         }
       }
+      const trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
+      if (interactive) {
+        r.progress(`epoch ${e + 1}/${epochs}  evaluating ${data.test.count} test samples`);
+      }
+      const ev = evaluate(net, data.test);
+      const improved = ev.accuracy > best;
+      if (improved) best = ev.accuracy;
+      const rec: EpochRecord = {
+        epoch: e + 1,
+        lr,
+        train_accuracy: correct / nTrain,
+        test_accuracy: ev.accuracy,
+        train_samples: nTrain,
+        test_samples: ev.samples,
+        samples_per_second: nTrain / trainSeconds,
+        test_samples_per_second: ev.samplesPerSecond,
+        seconds: secondsBefore + (performance.now() - t0) / 1000,
+        elapsed_seconds: elapsed(),
+        best_test_accuracy: best,
+        saturations: start.saturations + net.saturations,
+      };
+      lastRecord = rec;
+      const weights = allWeights();
+      // Order matters for a kill at any point: the models, then the end-of-epoch checkpoint
+      // (holding this epoch's log line), then the log line. A resume from the checkpoint restores
+      // a missing line; one from an earlier checkpoint redoes the epoch and rewrites the models
+      // identically.
+      await saveModel(`${outDir}/model-last.safetensors`, info(e + 1), weights);
+      if (improved) await saveModel(`${outDir}/model-best.safetensors`, info(e + 1), weights);
+      await checkpoint(e + 1, 0, 0, 0, weights);
+      records.push(rec);
+      await Deno.writeTextFile(logPath, JSON.stringify(rec) + "\n", { append: true });
+      if (interactive) r.progress("");
+      r.line(
+        `epoch ${e + 1}/${epochs}  lr ${lr.toExponential(3)}  train ${
+          pct(rec.train_accuracy)
+        }  test ${pct(rec.test_accuracy)}${improved ? " (best)" : ""}  ${
+          rec.samples_per_second.toFixed(0)
+        } samples/s  ${rec.seconds.toFixed(1)} s  elapsed ${rec.elapsed_seconds.toFixed(0)} s`,
+      );
     }
-    const trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
-    if (interactive) {
-      r.progress(`epoch ${e + 1}/${epochs}  evaluating ${data.test.count} test samples`);
-    }
-    const ev = evaluate(net, data.test);
-    const improved = ev.accuracy > best;
-    if (improved) best = ev.accuracy;
-    const rec: EpochRecord = {
-      epoch: e + 1,
-      lr,
-      train_accuracy: correct / nTrain,
-      test_accuracy: ev.accuracy,
-      train_samples: nTrain,
-      test_samples: ev.samples,
-      samples_per_second: nTrain / trainSeconds,
-      test_samples_per_second: ev.samplesPerSecond,
-      seconds: secondsBefore + (performance.now() - t0) / 1000,
-      elapsed_seconds: elapsed(),
-      best_test_accuracy: best,
-      saturations: start.saturations + net.saturations,
-    };
-    lastRecord = rec;
-    const weights = allWeights();
-    // Order matters for a kill at any point: the models, then the end-of-epoch checkpoint
-    // (holding this epoch's log line), then the log line. A resume from the checkpoint restores
-    // a missing line; one from an earlier checkpoint redoes the epoch and rewrites the models
-    // identically.
-    await saveModel(`${outDir}/model-last.safetensors`, info(e + 1), weights);
-    if (improved) await saveModel(`${outDir}/model-best.safetensors`, info(e + 1), weights);
-    await checkpoint(e + 1, 0, 0, 0, weights);
-    records.push(rec);
-    await Deno.writeTextFile(logPath, JSON.stringify(rec) + "\n", { append: true });
-    if (interactive) r.progress("");
     r.line(
-      `epoch ${e + 1}/${epochs}  lr ${lr.toExponential(3)}  train ${
-        pct(rec.train_accuracy)
-      }  test ${pct(rec.test_accuracy)}${improved ? " (best)" : ""}  ${
-        rec.samples_per_second.toFixed(0)
-      } samples/s  ${rec.seconds.toFixed(1)} s  elapsed ${rec.elapsed_seconds.toFixed(0)} s`,
+      `done: best test accuracy ${pct(best)}, final ${pct(records.at(-1)?.test_accuracy ?? 0)}; ` +
+        `models in ${outDir}/model-best.safetensors and model-last.safetensors, checkpoint ` +
+        `${ckPath}, log in ${logPath}`,
     );
+    return { outDir, logPath, epochs: records };
+  } finally {
+    await net.close();
   }
-  r.line(
-    `done: best test accuracy ${pct(best)}, final ${pct(records.at(-1)?.test_accuracy ?? 0)}; ` +
-      `models in ${outDir}/model-best.safetensors and model-last.safetensors, checkpoint ` +
-      `${ckPath}, log in ${logPath}`,
-  );
-  return { outDir, logPath, epochs: records };
 }

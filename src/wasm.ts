@@ -119,7 +119,7 @@ export function configure(ex: DesireExports, p: IntParams, seed: number, threads
   w[CFG.N] = p.n;
   w[CFG.L] = p.L;
   w[CFG.SEED] = seed | 0;
-  w[CFG.THREADS] = threads;
+  if (threads > 1) w[CFG.THREADS] = threads; // 0 (the default) means 1
   for (let l = 0; l <= p.L; l++) {
     w[CFG.SIZES + l] = p.sizes[l];
     w[CFG.DROP + l] = p.drop[l] | 0;

@@ -311,6 +311,8 @@ Deno.test("every export is harmless with no arguments, in any order", async (t) 
       updateLayer: -1,
       trainSample: -2,
       inferSample: -2,
+      runSample: -2,
+      workerLoop: -1,
       resetSaturations: undefined,
     });
     const after = new Uint8Array(ex.memory.buffer);

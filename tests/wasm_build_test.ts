@@ -142,52 +142,54 @@ Deno.test("wasm_inspect decodes immediates instead of scanning for 0xFD", async 
   });
 });
 
-Deno.test("desire.wasm is reproducible from assembly/ with the pinned compiler", async () => {
-  // asc must write only the -o file into the temp dir: refuse to run if asconfig.json's
-  // release target or shared options ask for any other output file.
-  const asconfig = JSON.parse(await Deno.readTextFile(new URL("asconfig.json", ROOT)));
-  const settings = { ...asconfig.options, ...asconfig.targets?.release };
-  for (const key of ["extends", "textFile", "bindings", "sourceMap", "tsdFile", "jsFile"]) {
-    assert.ok(
-      !settings[key],
-      `asconfig.json's release target sets "${key}", which would make this test write ` +
-        "outside its temp dir; update tests/wasm_build_test.ts",
-    );
-  }
-  const committed = await Deno.readFile(new URL("desire.wasm", ROOT));
-  const dir = await Deno.makeTempDir({ prefix: "desire_wasm_build_" });
-  try {
-    const out = `${dir}/desire.wasm`;
-    const result = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", ASC, "assembly/index.ts", "--target", "release", "-o", out],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-    assert.equal(
-      result.code,
-      0,
-      `asc failed:\n${decode(result.stdout)}\n${decode(result.stderr)}`,
-    );
-    const written = [];
-    for await (const e of Deno.readDir(dir)) written.push(e.name);
-    assert.deepEqual(written, ["desire.wasm"], "asc wrote files other than the -o file");
-    const rebuilt = await Deno.readFile(out);
-    let first = 0;
-    const n = Math.min(rebuilt.length, committed.length);
-    while (first < n && rebuilt[first] === committed[first]) first++;
-    if (first < n || rebuilt.length !== committed.length) {
-      assert.fail(
-        "desire.wasm is stale: it differs from what assembly/ compiles to " +
-          `(first differing byte at offset ${first}; committed ${committed.length} bytes, ` +
-          `rebuilt ${rebuilt.length} bytes). Run \`deno task build\` and commit desire.wasm.`,
+for (const [file, target] of [["desire.wasm", "release"], ["desire-mt.wasm", "threads"]]) {
+  Deno.test(`${file} is reproducible from assembly/ with the pinned compiler`, async () => {
+    // asc must write only the -o file into the temp dir: refuse to run if asconfig.json's
+    // release target or shared options ask for any other output file.
+    const asconfig = JSON.parse(await Deno.readTextFile(new URL("asconfig.json", ROOT)));
+    const settings = { ...asconfig.options, ...asconfig.targets?.[target] };
+    for (const key of ["extends", "textFile", "bindings", "sourceMap", "tsdFile", "jsFile"]) {
+      assert.ok(
+        !settings[key],
+        `asconfig.json's ${target} target sets "${key}", which would make this test write ` +
+          "outside its temp dir; update tests/wasm_build_test.ts",
       );
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+    const committed = await Deno.readFile(new URL(file, ROOT));
+    const dir = await Deno.makeTempDir({ prefix: "desire_wasm_build_" });
+    try {
+      const out = `${dir}/${file}`;
+      const result = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", ASC, "assembly/index.ts", "--target", target, "-o", out],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+      assert.equal(
+        result.code,
+        0,
+        `asc failed:\n${decode(result.stdout)}\n${decode(result.stderr)}`,
+      );
+      const written = [];
+      for await (const e of Deno.readDir(dir)) written.push(e.name);
+      assert.deepEqual(written, [file], "asc wrote files other than the -o file");
+      const rebuilt = await Deno.readFile(out);
+      let first = 0;
+      const n = Math.min(rebuilt.length, committed.length);
+      while (first < n && rebuilt[first] === committed[first]) first++;
+      if (first < n || rebuilt.length !== committed.length) {
+        assert.fail(
+          `${file} is stale: it differs from what assembly/ compiles to ` +
+            `(first differing byte at offset ${first}; committed ${committed.length} bytes, ` +
+            `rebuilt ${rebuilt.length} bytes). Run \`deno task build\` and commit ${file}.`,
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("desire.wasm: the kernels are SIMD code", async (t) => {
   const bytes = await Deno.readFile(new URL("desire.wasm", ROOT));

@@ -1,0 +1,119 @@
+// One training or inference step, split across threads that share the module's memory.
+//
+// Thread tid of nt works on its own share of every kernel's outer loop (lanes of a layer for
+// forward and update, inputs for backward) and on its own scratch area; a barrier separates
+// the phases that read what another thread wrote. Every number is computed by the same code
+// whatever the split (and the randomness is counter-based), so the weights are bit-identical
+// for any thread count. In the portable build (no threads feature) nt is 1 and the barrier is
+// compiled out.
+
+import {
+  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_GO,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_STOP, cfg, cfgBase, itemStart, laneStart, scratch, setCfg,
+  size, stride, threads,
+} from "./layout";
+import { dropoutMasks, encodeInput } from "./encode";
+import { forwardLayerSimd, outputCounts } from "./forward";
+import { backwardLayerSimd, outputDesire } from "./desire";
+import { updateLayerSimd } from "./stdp";
+import { setSampleKey } from "./rng";
+
+// @ts-ignore: decorator
+@inline function word(k: i32): usize {
+  return cfgBase() + (<usize>k << 2);
+}
+
+/**
+ * Spins before a thread sleeps in atomic.wait: waking a sleeping thread costs tens of
+ * microseconds, more than most phases of a step, so a waiting thread polls for a while first
+ * (about a millisecond).
+ */
+const SPINS: i32 = 200000;
+
+/** Waits until all nt threads have arrived (spins briefly, then sleeps on the generation word). */
+export function barrier(nt: i32): void {
+  if (!ASC_FEATURE_THREADS || nt <= 1) return;
+  const gen = atomic.load<i32>(word(CFG_BAR_GEN));
+  if (atomic.add<i32>(word(CFG_BAR_COUNT), 1) == nt - 1) {
+    atomic.store<i32>(word(CFG_BAR_COUNT), 0);
+    atomic.add<i32>(word(CFG_BAR_GEN), 1);
+    atomic.notify(word(CFG_BAR_GEN), nt);
+  } else {
+    let spins = 0;
+    while (atomic.load<i32>(word(CFG_BAR_GEN)) == gen) {
+      if (++spins > SPINS) atomic.wait<i32>(word(CFG_BAR_GEN), gen, -1);
+    }
+  }
+}
+
+/**
+ * Thread tid's part of one step (train: dropout, forward, desire, backward, update; otherwise
+ * the evaluation forward pass). Returns the prediction (class or −1 on a tie) on thread 0.
+ */
+export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u32, index: u32): i32 {
+  const L = cfg(CFG_L);
+  const sc = scratch(tid);
+  if (tid == 0) {
+    if (train) setSampleKey(epoch, index);
+    dropoutMasks(train);
+    encodeInput();
+  }
+  barrier(nt);
+  for (let l = 1; l <= L; l++) {
+    const P = stride(l);
+    forwardLayerSimd(l, train, laneStart(P, tid, nt), laneStart(P, tid + 1, nt), sc);
+    barrier(nt);
+  }
+  if (tid == 0) {
+    setCfg(CFG_RESULT, outputCounts());
+    if (train) outputDesire(label);
+  }
+  barrier(nt);
+  if (train) {
+    for (let l = L; l >= 2; l--) {
+      const n = size(l - 1);
+      backwardLayerSimd(l, itemStart(n, tid, nt), itemStart(n, tid + 1, nt), sc);
+      barrier(nt);
+    }
+    // A barrier after each layer: the update and prefix rows of the next layer reuse the
+    // same buffers with another stride.
+    for (let l = 1; l <= L; l++) {
+      const P = stride(l);
+      updateLayerSimd(l, laneStart(P, tid, nt), laneStart(P, tid + 1, nt), sc);
+      barrier(nt);
+    }
+  }
+  return cfg(CFG_RESULT);
+}
+
+/** The step described by the argument words (CFG_ARG_*), as thread tid of threads(). */
+export function runStep(tid: i32): i32 {
+  // Every thread reads the same words, so all of them refuse a bad label (no one is left waiting).
+  const train = cfg(CFG_ARG_MODE) != 0, label = cfg(CFG_ARG_LABEL);
+  if (train && (label < 0 || label >= size(cfg(CFG_L)))) return -3;
+  return sampleStep(
+    tid, threads(), cfg(CFG_ARG_MODE) != 0, cfg(CFG_ARG_LABEL), <u32>cfg(CFG_ARG_EPOCH),
+    <u32>cfg(CFG_ARG_INDEX),
+  );
+}
+
+/**
+ * A worker thread's loop: waits for the host to bump the generation word, runs its part of
+ * the step, until the stop word is set. Returns 0, or −1 in the portable build.
+ */
+export function workerMain(tid: i32): i32 {
+  if (!ASC_FEATURE_THREADS) return -1;
+  let seen = atomic.load<i32>(word(CFG_GO));
+  atomic.add<i32>(word(CFG_READY), 1);
+  while (true) {
+    let spins = 0;
+    while (atomic.load<i32>(word(CFG_GO)) == seen) {
+      if (++spins > SPINS) atomic.wait<i32>(word(CFG_GO), seen, -1);
+    }
+    seen = atomic.load<i32>(word(CFG_GO));
+    if (atomic.load<i32>(word(CFG_STOP)) != 0) break;
+    runStep(tid);
+  }
+  atomic.sub<i32>(word(CFG_READY), 1);
+  return 0;
+}

@@ -1,0 +1,115 @@
+/**
+ * Multi-threaded steps: Web Workers running the threaded build `desire-mt.wasm` over one shared
+ * WebAssembly memory (internal).
+ *
+ * The host's thread is thread 0; workers 1..n−1 wait inside the module (`workerLoop`) for the
+ * generation word CFG_GO to change, then run their share of the step; barriers inside the module
+ * separate the phases. Every thread count computes the same integers, so weights are
+ * bit-identical to one thread (tests/threads_test.ts).
+ *
+ * @module
+ */
+import { CFG, configure, type DesireExports } from "./wasm.ts";
+import type { IntParams } from "./params.ts";
+
+/** URL of the threaded build (shared, imported memory). */
+export const WASM_MT_URL: URL = new URL("../desire-mt.wasm", import.meta.url);
+
+let mtModule: Promise<WebAssembly.Module> | undefined;
+
+function threadedModule(): Promise<WebAssembly.Module> {
+  mtModule ??= Deno.readFile(WASM_MT_URL).then((b) => WebAssembly.compile(b));
+  return mtModule;
+}
+
+function abort(_m: number, _f: number, line: number, col: number): never {
+  throw new Error(`desire-mt.wasm aborted at ${line}:${col}`);
+}
+
+/** A configured threaded instance and its workers. */
+export class ThreadPool {
+  /** Exports of thread 0's instance. */
+  readonly exports: DesireExports;
+  /** Threads, the host's included. */
+  readonly threads: number;
+  #workers: Worker[];
+  #done: Promise<unknown>[];
+  #words: Int32Array;
+  #closed = false;
+
+  private constructor(
+    ex: DesireExports,
+    threads: number,
+    workers: Worker[],
+    done: Promise<unknown>[],
+  ) {
+    this.exports = ex;
+    this.threads = threads;
+    this.#workers = workers;
+    this.#done = done;
+    this.#words = new Int32Array(ex.memory.buffer, ex.configPtr(), 128);
+  }
+
+  /** Instantiates the threaded build, configures `p` for `threads` threads, starts the workers. */
+  static async start(p: IntParams, seed: number, threads: number): Promise<ThreadPool> {
+    const module = await threadedModule();
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    const instance = await WebAssembly.instantiate(module, { env: { memory, abort } });
+    const ex = instance.exports as unknown as DesireExports;
+    // The imported memory is not among the exports: expose it like the portable build does.
+    Object.defineProperty(ex, "memory", { value: memory });
+    configure(ex, p, seed, threads);
+    const workers: Worker[] = [];
+    const done: Promise<unknown>[] = [];
+    const started: Promise<unknown>[] = [];
+    for (let tid = 1; tid < threads; tid++) {
+      const w = new Worker(new URL("./thread_worker.ts", import.meta.url), { type: "module" });
+      let onStart!: (v: unknown) => void,
+        onDone!: (v: unknown) => void,
+        onError!: (e: unknown) => void;
+      started.push(
+        new Promise((res, rej) => {
+          onStart = res;
+          onError = rej;
+        }),
+      );
+      done.push(new Promise((res) => (onDone = res)));
+      w.onmessage = (e: MessageEvent) => (e.data.started ? onStart(e.data) : onDone(e.data));
+      w.onerror = (e) => {
+        e.preventDefault();
+        onError(new Error(`desire worker ${tid} failed: ${e.message}`));
+      };
+      w.postMessage({ module, memory, tid });
+      workers.push(w);
+    }
+    await Promise.all(started);
+    const words = new Int32Array(memory.buffer, ex.configPtr(), 128);
+    // Wait until every worker is inside workerLoop (it counts itself in CFG_READY).
+    while (Atomics.load(words, CFG.READY) < threads - 1) Atomics.wait(words, CFG.READY, 0, 1);
+    return new ThreadPool(ex, threads, workers, done);
+  }
+
+  /** Runs one step on all threads: mode 1 trains on `label`, mode 0 evaluates. */
+  step(mode: 0 | 1, label: number, epoch: number, index: number): number {
+    const w = this.#words;
+    w[CFG.ARG_MODE] = mode;
+    w[CFG.ARG_LABEL] = label;
+    w[CFG.ARG_EPOCH] = epoch | 0;
+    w[CFG.ARG_INDEX] = index | 0;
+    Atomics.add(w, CFG.GO, 1); // a release: the workers see the arguments and the image
+    Atomics.notify(w, CFG.GO);
+    return this.exports.runSample();
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const w = this.#words;
+    Atomics.store(w, CFG.STOP, 1);
+    Atomics.add(w, CFG.GO, 1);
+    Atomics.notify(w, CFG.GO);
+    await Promise.all(this.#done);
+    for (const wk of this.#workers) wk.terminate();
+  }
+}

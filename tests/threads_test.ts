@@ -1,0 +1,107 @@
+// Multi-threaded steps (src/threads.ts, desire-mt.wasm): the weights after any number of samples
+// are bit-identical to one thread for any thread count, and so are predictions and counts.
+import assert from "node:assert/strict";
+import { Network } from "../src/network.ts";
+import { loadDataset } from "../src/datasets.ts";
+import { shuffledOrder } from "../src/rng.ts";
+
+const config = {
+  sizes: [784, 300, 100, 10],
+  tsteps: 20,
+  threshold: 1,
+  decay: 2,
+  margin: 4,
+  desireHid: 0.05,
+  desireOut: 0.3,
+  dropIn: 0.05,
+  dropHid: 0.3,
+};
+
+Deno.test("Network with 1, 2 and 3 threads trains bit-identical weights", async (t) => {
+  const data = await loadDataset("mnist");
+  const order = shuffledOrder(5, 0, 60000);
+  const N = 150, M = 100;
+  let reference: { weights: Int32Array[]; predictions: number[]; counts: number[] } | undefined;
+  for (const threads of [1, 2, 3]) {
+    await t.step(`${threads} thread(s)`, async () => {
+      const net = await Network.create(config, 5, undefined, { threads });
+      try {
+        assert.equal(net.threads, threads);
+        net.setLearningRate(1e-4);
+        const start = net.weights(1);
+        const predictions: number[] = [];
+        for (let k = 0; k < N; k++) {
+          const s = order[k];
+          const img = data.train.images.subarray(784 * s, 784 * s + 784);
+          predictions.push(net.trainSample(img, data.train.labels[s], 0, k));
+        }
+        const counts: number[] = [];
+        for (let s = 0; s < M; s++) {
+          predictions.push(net.infer(data.test.images.subarray(784 * s, 784 * s + 784)));
+          counts.push(...net.counts);
+        }
+        const weights = [1, 2, 3].map((l) => net.weights(l));
+        assert.equal(net.saturations, 0);
+        const now = { weights, predictions, counts };
+        if (!reference) {
+          reference = now;
+          // Alive: the weights moved and the network predicts.
+          let changed = 0;
+          for (let k = 0; k < start.length; k++) changed += start[k] !== weights[0][k] ? 1 : 0;
+          assert.ok(changed > start.length * 0.01, `only ${changed} weights of layer 1 changed`);
+          assert.ok(new Set(predictions).size > 3, "predictions are all alike");
+          return;
+        }
+        const ref: { weights: Int32Array[]; predictions: number[]; counts: number[] } = reference;
+        for (let l = 0; l < 3; l++) {
+          const a: Int32Array = ref.weights[l], b: Int32Array = weights[l];
+          const k = a.findIndex((v, i) => v !== b[i]);
+          assert.equal(
+            k,
+            -1,
+            `layer ${l + 1} weight ${k}: 1 thread ${a[k]}, ${threads} threads ${b[k]}`,
+          );
+        }
+        assert.deepEqual(predictions, ref.predictions);
+        assert.deepEqual(counts, ref.counts);
+      } finally {
+        await net.close();
+      }
+    });
+  }
+});
+
+Deno.test("Network with threads rejects a bad label without hanging, and closes twice", async () => {
+  const net = await Network.create({ ...config, sizes: [784, 40, 10] }, 1, undefined, {
+    threads: 2,
+  });
+  const img = new Uint8Array(784).fill(100);
+  assert.equal(net.trainSample(img, 12, 0, 0), -3);
+  assert.ok(net.trainSample(img, 3, 0, 1) >= -1);
+  await net.close();
+  await net.close();
+  await assert.rejects(
+    Network.create(config, 1, undefined, { threads: 0 }),
+    /Cannot build network: 0 threads \(must be an integer in 1\.\.64\)/,
+  );
+});
+
+Deno.test("desire-mt.wasm validates with wasm-validate --enable-threads", async (t) => {
+  const ci = Deno.env.get("CI") === "true";
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("wasm-validate", {
+      args: ["--enable-threads", new URL("../desire-mt.wasm", import.meta.url).pathname],
+      stderr: "piped",
+    }).output();
+  } catch (e) {
+    if (ci) throw new Error("wasm-validate (Debian package wabt) is required under CI=true");
+    await t.step({ name: `SKIPPED: no wasm-validate (${(e as Error).message})`, fn: () => {} });
+    return;
+  }
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const imports = WebAssembly.Module.imports(
+    new WebAssembly.Module(await Deno.readFile(new URL("../desire-mt.wasm", import.meta.url))),
+  );
+  assert.deepEqual(imports.map((i) => `${i.module}.${i.name}`).sort(), ["env.memory"]);
+});
