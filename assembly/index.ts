@@ -16,7 +16,7 @@ import { initLayout } from "./net";
 import { dropoutMasks, encodeInput } from "./encode";
 import { forwardLayerSimd, outputCounts } from "./forward";
 import { backwardLayerSimd, outputDesire } from "./desire";
-import { syncForwardLayer, updateLayerSimd } from "./stdp";
+import { importWeightsLayer, syncForwardLayer, updateLayerSimd } from "./stdp";
 import { runStep, sampleStep, workerMain } from "./threads";
 import { setSampleKey } from "./rng";
 
@@ -82,6 +82,16 @@ export function syncForward(l: i32): i32 {
   if (!layerOk(l, 1)) return -1;
   syncForwardLayer(l);
   return 0;
+}
+
+/**
+ * Loads linear layer l's master weights written by the host at forwardWeightsPtr(l) in the
+ * model-file order (out × in, dense, Q11.20): moves them into the kernel layout, clamps to ±2^28,
+ * rewrites the forward copy. Returns how many weights were clamped, or −1 if l is bad.
+ */
+export function importWeights(l: i32): i32 {
+  if (!layerOk(l, 1)) return -1;
+  return importWeightsLayer(l);
 }
 
 /** Saturation events since init (membrane adds and weight clamps); tests assert it stays 0. */

@@ -95,9 +95,11 @@ export function initLayout(): i32 {
   if (need > have) {
     if (memory.grow(need - have) < 0) return ERR_MEMORY;
   }
-  // Zero everything after the configuration block (weights, words, buffers).
+  // Zero everything after the configuration block (weights, words, buffers). Pages that grow
+  // just added are zero already: touching them would only cost time on a cold start.
   const start = <usize>cfgBase() + <usize>LAY_BASE + <usize>(LAY_WORDS_N << 2);
-  memory.fill(start, 0, <usize>p - start);
+  const old = min(<u64>p, <u64>have << 16);
+  if (old > <u64>start) memory.fill(start, 0, <usize>old - start);
   setCfg(CFG_SHAPE_HASH, shapeHash());
   setCfg(CFG_STATUS, 1);
   return 0;

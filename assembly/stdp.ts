@@ -174,3 +174,61 @@ export function syncForwardLayer(l: i32): void {
     v128.store(fwd + o, i32x4.shr_s(i32x4.add(c, vhalf), fsh));
   }
 }
+
+/**
+ * Takes linear layer l's master weights as the host wrote them at fwd[l] in the model-file order
+ * (out × in, row j = neuron j, dense, Q11.20) and moves them into master[l] (row i = input i,
+ * stride P), clamped to ±2^28; then rewrites the forward copy. Returns the number of weights
+ * that were out of range (clamped). Faster than a transposition in the host, and bounded: it
+ * reads N_l × N_{l−1} ≤ N_{l−1} × P_l values of the fwd buffer and writes only master and fwd.
+ */
+export function importWeightsLayer(l: i32): i32 {
+  const P = stride(l);
+  const nIn = size(l - 1), nOut = size(l);
+  const master = lay(LAY_MASTER + l), src = lay(LAY_FWD + l);
+  const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
+  const srow = <usize>nIn << 2, drow = <usize>P << 2;
+  if (P > nOut) {
+    for (let i = 0; i < nIn; i++) {
+      memory.fill(master + <usize>i * drow + (<usize>nOut << 2), 0, <usize>(P - nOut) << 2);
+    }
+  }
+  let clamped: i32 = 0;
+  // Main loop: 4 × 4 tiles transposed in registers (4 loads, 8 shuffles, 4 stores).
+  const n4 = nOut & ~3, i4 = nIn & ~3;
+  for (let j = 0; j < n4; j += 4) {
+    const s0 = src + <usize>j * srow;
+    for (let i = 0; i < i4; i += 4) {
+      const o = <usize>i << 2;
+      const r0 = v128.load(s0 + o), r1 = v128.load(s0 + srow + o);
+      const r2 = v128.load(s0 + 2 * srow + o), r3 = v128.load(s0 + 3 * srow + o);
+      const t0 = v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(r0, r1, 2, 6, 3, 7);
+      const t2 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5), t3 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);
+      const c0 = v128.shuffle<i32>(t0, t2, 0, 1, 4, 5), c1 = v128.shuffle<i32>(t0, t2, 2, 3, 6, 7);
+      const c2 = v128.shuffle<i32>(t1, t3, 0, 1, 4, 5), c3 = v128.shuffle<i32>(t1, t3, 2, 3, 6, 7);
+      const d = master + <usize>i * drow + (<usize>j << 2);
+      clamped += storeClamped(d, c0, vmax, vmin) + storeClamped(d + drow, c1, vmax, vmin) +
+        storeClamped(d + 2 * drow, c2, vmax, vmin) + storeClamped(d + 3 * drow, c3, vmax, vmin);
+    }
+  }
+  // Tails: the inputs past the last multiple of 4, then the neurons past it.
+  for (let j = 0; j < nOut; j++) {
+    for (let i = j < n4 ? i4 : 0; i < nIn; i++) {
+      let v = load<i32>(src + <usize>j * srow + (<usize>i << 2));
+      if (v > WMAX || v < -WMAX) {
+        clamped++;
+        v = v > WMAX ? WMAX : -WMAX;
+      }
+      store<i32>(master + <usize>i * drow + (<usize>j << 2), v);
+    }
+  }
+  syncForwardLayer(l);
+  return clamped;
+}
+
+// @ts-ignore: decorator
+@inline function storeClamped(p: usize, v: v128, vmax: v128, vmin: v128): i32 {
+  const c = i32x4.max_s(i32x4.min_s(v, vmax), vmin);
+  v128.store(p, c);
+  return v128.any_true(v128.xor(c, v)) ? <i32>popcnt(i32x4.bitmask(i32x4.ne(c, v))) : 0;
+}

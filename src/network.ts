@@ -149,12 +149,14 @@ export class Network {
         `Cannot set weights of layer ${l}: ${w.length} values (expected ${nOut} × ${nIn})`,
       );
     }
-    const dst = new Int32Array(this.#ex.memory.buffer, this.#ex.weightsPtr(l), nIn * P);
-    dst.fill(0);
-    for (let j = 0; j < nOut; j++) {
-      for (let i = 0; i < nIn; i++) dst[i * P + j] = w[j * nIn + i];
+    // The module transposes into its layout (much faster than a JS loop on a cold start).
+    new Int32Array(this.#ex.memory.buffer, this.#ex.forwardWeightsPtr(l), nIn * P).set(w);
+    const clamped = this.#ex.importWeights(l);
+    if (clamped !== 0) {
+      throw new RangeError(
+        `Cannot set weights of layer ${l}: ${clamped} weights beyond ±2^28 (|w| > 256 in Q11.20)`,
+      );
     }
-    this.#ex.syncForward(l);
   }
 
   /** Linear layer l's master weights (out × in row-major, Q11.20), a copy. */

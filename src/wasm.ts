@@ -23,6 +23,7 @@ export interface DesireExports {
   countsPtr(): number;
   memoryEnd(): number;
   syncForward(l: number): number;
+  importWeights(l: number): number;
   saturations(): number;
   resetSaturations(): void;
   beginSample(epoch: number, index: number): void;

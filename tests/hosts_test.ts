@@ -301,6 +301,7 @@ Deno.test("every export is harmless with no arguments, in any order", async (t) 
       countsPtr: 0,
       memoryEnd: 0,
       syncForward: -1,
+      importWeights: -1,
       saturations: 0,
       beginSample: undefined,
       encode: -1,
