@@ -28,28 +28,10 @@
  *
  * @module
  */
+import type { NetConfig } from "./params.ts";
 
-/** Network shape and hyper-parameters of a {@linkcode FloatNet}. */
-export interface FloatConfig {
-  /** `[inputs, h1, …, outputs]`: the input layer's size, then each linear layer's size. */
-  sizes: number[];
-  /** T: time steps per sample (1 … 32). */
-  tsteps: number;
-  /** θ: membrane threshold (mempot_thres). */
-  threshold: number;
-  /** d: decay exponent, λ = 1 − 2^−d. */
-  decay: number;
-  /** m: error margin; target count n = T − m. */
-  margin: number;
-  /** δ_hid: desire threshold of hidden linear layers. */
-  desireHid: number;
-  /** δ_out: desire threshold of the output layer. */
-  desireOut: number;
-  /** p_in: input dropout probability. */
-  dropIn: number;
-  /** p_hid: hidden dropout probability. */
-  dropHid: number;
-}
+/** Network shape and hyper-parameters of a {@linkcode FloatNet}: the same as the integer network's. */
+export type FloatConfig = NetConfig;
 
 /** What one {@linkcode FloatNet.trainStep} or {@linkcode FloatNet.evaluate} returns. */
 export interface StepResult {
