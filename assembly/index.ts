@@ -9,7 +9,7 @@
 
 import {
   CFG_L, CFG_SAT, CFG_SHAPE_HASH, CFG_STATUS, CFG_THREADS, shapeHash, scratch, size, stride,
-  totalSaturations, clearSaturations, LAY_COUNTS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE, LAY_KEEP,
+  totalSaturations, clearSaturations, inferOnly, LAY_STAGE, LAY_COUNTS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE, LAY_KEEP,
   LAY_MASTER, LAY_WORDS, cfg, cfgBase, lay, setCfg,
 } from "./layout";
 import { initLayout } from "./net";
@@ -79,13 +79,23 @@ export function memoryEnd(): usize {
 
 /** Clamps linear layer l's master weights and rewrites its forward copy; 0, or −1 if l is bad. */
 export function syncForward(l: i32): i32 {
-  if (!layerOk(l, 1)) return -1;
+  if (!layerOk(l, 1) || inferOnly()) return -1;
   syncForwardLayer(l);
   return 0;
 }
 
 /**
- * Loads linear layer l's master weights written by the host at forwardWeightsPtr(l) in the
+ * Where the host writes linear layer l's weights for importWeights(l), in model-file order
+ * (out × in, dense, Q11.20): fwd[l] normally, one staging buffer (reused for every layer) in an
+ * inference-only layout. 0 if l is out of range or before init.
+ */
+export function importPtr(l: i32): usize {
+  if (!layerOk(l, 1)) return 0;
+  return inferOnly() ? lay(LAY_STAGE) : lay(LAY_FWD + l);
+}
+
+/**
+ * Loads linear layer l's master weights written by the host at importPtr(l) in the
  * model-file order (out × in, dense, Q11.20): moves them into the kernel layout, clamps to ±2^28,
  * rewrites the forward copy. Returns how many weights were clamped, or −1 if l is bad.
  */
@@ -134,14 +144,14 @@ export function desireOutput(label: i32): i32 {
 
 /** Backward pass of layer l ≥ 2: the desire of layer l − 1; −1 if l is out of range. */
 export function backwardLayer(l: i32): i32 {
-  if (!layerOk(l, 2)) return -1;
+  if (!layerOk(l, 2) || inferOnly()) return -1;
   backwardLayerSimd(l, 0, size(l - 1), scratch(0));
   return 0;
 }
 
 /** STDP update of linear layer l (uses its desire, words and the current learning rate). */
 export function updateLayer(l: i32): i32 {
-  if (!layerOk(l, 1)) return -1;
+  if (!layerOk(l, 1) || inferOnly()) return -1;
   updateLayerSimd(l, 0, stride(l), scratch(0));
   return 0;
 }
@@ -155,6 +165,7 @@ export function trainSample(label: i32, epoch: u32, index: u32): i32 {
   if (!ready()) return -2;
   const L = cfg(CFG_L);
   if (label < 0 || label >= cfg(8 + L)) return -3;
+  if (inferOnly()) return -4;
   return sampleStep(0, 1, true, label, epoch, index);
 }
 

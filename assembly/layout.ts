@@ -44,6 +44,7 @@ export const CFG_ARG_LABEL: i32 = 121;
 export const CFG_ARG_EPOCH: i32 = 122;
 export const CFG_ARG_INDEX: i32 = 123;
 export const CFG_RESULT: i32 = 124; //   runSample result (prediction)
+export const CFG_INFER_ONLY: i32 = 125; // non-zero: inference only (no master weights, no training)
 /** Byte offsets inside the block. */
 export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
 export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c
@@ -62,6 +63,7 @@ export const LAY_COUNTS: i32 = 6; //     i32[P_L]: output spike counts
 export const LAY_END: i32 = 7; //        first byte after the layout
 export const LAY_OFF_GROUPS: i32 = 8; // offset in a thread area of u32[Pmax/4]: 4-lane groups a kernel visits
 export const LAY_THREAD_BYTES: i32 = 9; // bytes of one thread area
+export const LAY_STAGE: i32 = 11; //     inference-only layout: i32[max N_{l−1}·N_l] where the host writes weights to import
 export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of u32[32] plus rows, u32[32] minus rows, i32 saturations
 export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
 export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
@@ -102,6 +104,7 @@ export function shapeHash(): i32 {
     h = (h ^ <u32>cfg(k)) * 0x01000193;
   }
   h = (h ^ <u32>max(1, cfg(CFG_THREADS))) * 0x01000193;
+  h = (h ^ <u32>(cfg(CFG_INFER_ONLY) != 0)) * 0x01000193;
   return <i32>h;
 }
 
@@ -158,4 +161,10 @@ export function totalSaturations(): i32 {
 export function clearSaturations(): void {
   setCfg(CFG_SAT, 0);
   for (let t = 0; t < threads(); t++) store<i32>(scratch(t) + lay(LAY_OFF_MISC) + 256, 0);
+}
+
+/** True when the layout is for inference only (no master weights). */
+// @ts-ignore: decorator
+@inline export function inferOnly(): bool {
+  return cfg(CFG_INFER_ONLY) != 0;
 }

@@ -3,7 +3,7 @@
 import {
   CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
   LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_OFF_ACTW, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC,
-  LAY_THREAD_BASE, LAY_THREAD_BYTES, CFG_THREADS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
+  LAY_THREAD_BASE, LAY_THREAD_BYTES, CFG_THREADS, CFG_INFER_ONLY, LAY_STAGE, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
   LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
   CFG_SHAPE_HASH, shapeHash,
   setCfg, setLay, size, stride,
@@ -73,6 +73,7 @@ export function initLayout(): i32 {
   p = align64(p + tb * <u64>nt);
   setLay(LAY_COUNTS, <usize>p);
   p = align64(p + <u64>stride(L) * 4);
+  let stage: u64 = 0;
   for (let l = 0; l <= L; l++) {
     setLay(LAY_WORDS + l, <usize>p);
     p = align64(p + <u64>stride(l) * 4);
@@ -80,8 +81,14 @@ export function initLayout(): i32 {
     p = align64(p + <u64>stride(l) * 4);
     if (l >= 1) {
       const w = <u64>size(l - 1) * <u64>stride(l) * 4;
-      setLay(LAY_MASTER + l, <usize>p);
-      p = align64(p + w);
+      if (cfg(CFG_INFER_ONLY) == 0) {
+        setLay(LAY_MASTER + l, <usize>p);
+        p = align64(p + w);
+      } else {
+        setLay(LAY_MASTER + l, 0);
+        const dense = <u64>size(l - 1) * <u64>size(l) * 4;
+        if (dense > stage) stage = dense;
+      }
       setLay(LAY_FWD + l, <usize>p);
       p = align64(p + w);
       setLay(LAY_DESIRE + l, <usize>p);
@@ -89,6 +96,13 @@ export function initLayout(): i32 {
     }
     if (p > <u64>0xffff0000) return ERR_MEMORY;
   }
+  // Inference only: one staging buffer, as large as the largest layer's dense weights.
+  setLay(LAY_STAGE, 0);
+  if (stage > 0) {
+    setLay(LAY_STAGE, <usize>p);
+    p = align64(p + stage);
+  }
+  if (p > <u64>0xffff0000) return ERR_MEMORY;
   setLay(LAY_END, <usize>p);
   const need = <i32>((p + 0xffff) >> 16);
   const have = memory.size();

@@ -15,7 +15,7 @@
 
 import {
   CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_T, G_FRAC, LAY_OFF_ACTW, LAY_CUR, LAY_DESIRE, LAY_OFF_GROUPS, LAY_OFF_MISC, addSaturations,
-  LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, lay, setCfg, size,
+  LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_STAGE, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, inferOnly, lay, setCfg, size,
   stride,
 } from "./layout";
 import { STREAM_ROUND, currentKey, draw } from "./rng";
@@ -185,7 +185,11 @@ export function syncForwardLayer(l: i32): void {
 export function importWeightsLayer(l: i32): i32 {
   const P = stride(l);
   const nIn = size(l - 1), nOut = size(l);
-  const master = lay(LAY_MASTER + l), src = lay(LAY_FWD + l);
+  // Training layout: from fwd into master, then the forward copy. Inference only: from the
+  // staging buffer straight into fwd, then rounded in place (there are no master weights).
+  const io = inferOnly();
+  const master = io ? lay(LAY_FWD + l) : lay(LAY_MASTER + l);
+  const src = io ? lay(LAY_STAGE) : lay(LAY_FWD + l);
   const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
   const srow = <usize>nIn << 2, drow = <usize>P << 2;
   if (P > nOut) {
@@ -222,7 +226,16 @@ export function importWeightsLayer(l: i32): i32 {
       store<i32>(master + <usize>i * drow + (<usize>j << 2), v);
     }
   }
-  syncForwardLayer(l);
+  if (!io) {
+    syncForwardLayer(l);
+  } else {
+    const fsh = MASTER_FRAC - cfg(CFG_F + l);
+    const vhalf = i32x4.splat(1 << (fsh - 1));
+    const end = master + <usize>nIn * drow;
+    for (let p = master; p < end; p += 16) {
+      v128.store(p, i32x4.shr_s(i32x4.add(v128.load(p), vhalf), fsh));
+    }
+  }
   return clamped;
 }
 

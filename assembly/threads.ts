@@ -10,7 +10,7 @@
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_GO,
   CFG_L, CFG_READY, CFG_RESULT, CFG_STOP, cfg, cfgBase, itemStart, laneStart, scratch, setCfg,
-  size, stride, threads,
+  size, stride, threads, inferOnly,
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
 import { forwardLayerSimd, outputCounts } from "./forward";
@@ -91,6 +91,7 @@ export function runStep(tid: i32): i32 {
   // Every thread reads the same words, so all of them refuse a bad label (no one is left waiting).
   const train = cfg(CFG_ARG_MODE) != 0, label = cfg(CFG_ARG_LABEL);
   if (train && (label < 0 || label >= size(cfg(CFG_L)))) return -3;
+  if (train && inferOnly()) return -4;
   return sampleStep(
     tid, threads(), cfg(CFG_ARG_MODE) != 0, cfg(CFG_ARG_LABEL), <u32>cfg(CFG_ARG_EPOCH),
     <u32>cfg(CFG_ARG_INDEX),

@@ -196,7 +196,15 @@ export class Classifier {
       );
     }
     const config: NetConfig = { ...model.config, sizes: [...sizes] };
-    const net = await Network.create(config, model.seed, model.weights);
+    let net: Network;
+    try {
+      net = await Network.create(config, model.seed, model.weights, { inferenceOnly: true });
+    } catch (e) {
+      if (e instanceof RangeError) {
+        throw new RangeError(`Cannot load model ${source}: ${e.message}`);
+      }
+      throw e;
+    }
     const { weights: _, ...info } = model;
     return new Classifier(net, { ...info, config });
   }
@@ -361,5 +369,5 @@ export async function loadClassifier(model: ModelSource): Promise<Classifier> {
       }`,
     );
   }
-  return Classifier.fromModel(decodeModel(bytes, source), source);
+  return Classifier.fromModel(decodeModel(bytes, source, { checkRange: false }), source);
 }

@@ -278,6 +278,8 @@ function optNumber(source: string, meta: Record<string, string>, key: string): n
  *
  * @param bytes The file's bytes.
  * @param source The file's name, for error messages.
+ * @param options `checkRange: false` skips the ±2^28 check of I32 weights (for callers that build a
+ *   Network from them: the module counts such weights and Network.create refuses them).
  * @returns The model.
  *
  * @example A file that is not a model
@@ -288,7 +290,11 @@ function optNumber(source: string, meta: Record<string, string>, key: string): n
  * assert.throws(() => decodeModel(new Uint8Array(4), "m.safetensors"), /Cannot load m.safetensors/);
  * ```
  */
-export function decodeModel(bytes: Uint8Array, source: string): Model {
+export function decodeModel(
+  bytes: Uint8Array,
+  source: string,
+  options: { checkRange?: boolean } = {},
+): Model {
   const st = decodeSafetensors(bytes, source);
   const meta = st.metadata;
   if (meta.format !== MODEL_FORMAT && meta.format !== COMPACT_FORMAT && isFloatModel(st)) {
@@ -325,8 +331,10 @@ export function decodeModel(bytes: Uint8Array, source: string): Model {
     const w = t.bytes.byteOffset % 4 === 0
       ? new Int32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength / 4)
       : tensorToI32(t);
+    // The range check is a long loop on a cold start; a caller that hands the weights to the
+    // module (importWeights counts out-of-range weights and Network refuses them) may skip it.
     const lim = 268435456; // 2^28
-    for (let q = 0; q < w.length; q++) {
+    for (let q = 0; options.checkRange !== false && q < w.length; q++) {
       if ((w[q] + lim) >>> 0 > 2 * lim) {
         fail(
           source,

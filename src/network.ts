@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { configure, type DesireExports, instantiate, setRate } from "./wasm.ts";
+import { CFG, configure, type DesireExports, instantiate, setRate } from "./wasm.ts";
 import {
   deriveParams,
   fixedRate,
@@ -107,12 +107,14 @@ export class Network {
    * Builds a network; `weights` (master, out × in per layer) default to Kaiming init from
    * `seed`. With `threads` > 1 the steps run on that many threads (the threaded build over a
    * shared memory, Web Workers): the same weights bit for bit, faster; call {@linkcode close}.
+   * With `inferenceOnly` the module keeps only the forward weights (half the memory, a faster
+   * start); such a network evaluates exactly like a full one but cannot train.
    */
   static async create(
     config: NetConfig,
     seed: number,
     weights?: Int32Array[],
-    options: { threads?: number } = {},
+    options: { threads?: number; inferenceOnly?: boolean } = {},
   ): Promise<Network> {
     const params = deriveParams(config);
     const threads = options.threads ?? 1;
@@ -123,11 +125,11 @@ export class Network {
     }
     let ex: DesireExports, pool: ThreadPool | undefined;
     if (threads > 1) {
-      pool = await ThreadPool.start(params, seed, threads);
+      pool = await ThreadPool.start(params, seed, threads, options.inferenceOnly);
       ex = pool.exports;
     } else {
       ex = await instantiate();
-      configure(ex, params, seed);
+      configure(ex, params, seed, 1, options.inferenceOnly);
     }
     const net = new Network(config, params, seed, ex, pool);
     const w = weights ?? kaimingMaster(config.sizes, seed);
@@ -150,7 +152,7 @@ export class Network {
       );
     }
     // The module transposes into its layout (much faster than a JS loop on a cold start).
-    new Int32Array(this.#ex.memory.buffer, this.#ex.forwardWeightsPtr(l), nIn * P).set(w);
+    new Int32Array(this.#ex.memory.buffer, this.#ex.importPtr(l), nIn * nOut).set(w);
     const clamped = this.#ex.importWeights(l);
     if (clamped !== 0) {
       throw new RangeError(
@@ -161,6 +163,9 @@ export class Network {
 
   /** Linear layer l's master weights (out × in row-major, Q11.20), a copy. */
   weights(l: number): Int32Array {
+    if (this.inferenceOnly) {
+      throw new TypeError("Cannot read weights: the network was built for inference only");
+    }
     const { sizes, strides } = this.params;
     const nIn = sizes[l - 1], nOut = sizes[l], P = strides[l];
     const src = new Int32Array(this.#ex.memory.buffer, this.#ex.weightsPtr(l), nIn * P);
@@ -179,6 +184,9 @@ export class Network {
 
   /** One training step on `image` (u8[N0]); returns the prediction made during it (−1: tie). */
   trainSample(image: Uint8Array, label: number, epoch: number, index: number): number {
+    if (this.inferenceOnly) {
+      throw new TypeError("Cannot train: the network was built for inference only");
+    }
     this.#image.set(image);
     if (this.#pool) return this.#pool.step(1, label, epoch, index);
     return this.#ex.trainSample(label, epoch, index);
@@ -189,6 +197,11 @@ export class Network {
     this.#image.set(image);
     if (this.#pool) return this.#pool.step(0, 0, 0, 0);
     return this.#ex.inferSample();
+  }
+
+  /** True when built with `inferenceOnly` (forward weights only: less memory, faster start). */
+  get inferenceOnly(): boolean {
+    return new Int32Array(this.#ex.memory.buffer, this.#ex.configPtr(), 128)[CFG.INFER_ONLY] !== 0;
   }
 
   /** Threads the steps run on. */

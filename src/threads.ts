@@ -51,14 +51,19 @@ export class ThreadPool {
   }
 
   /** Instantiates the threaded build, configures `p` for `threads` threads, starts the workers. */
-  static async start(p: IntParams, seed: number, threads: number): Promise<ThreadPool> {
+  static async start(
+    p: IntParams,
+    seed: number,
+    threads: number,
+    inferenceOnly = false,
+  ): Promise<ThreadPool> {
     const module = await threadedModule();
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
     const instance = await WebAssembly.instantiate(module, { env: { memory, abort } });
     const ex = instance.exports as unknown as DesireExports;
     // The imported memory is not among the exports: expose it like the portable build does.
     Object.defineProperty(ex, "memory", { value: memory });
-    configure(ex, p, seed, threads);
+    configure(ex, p, seed, threads, inferenceOnly);
     const workers: Worker[] = [];
     const done: Promise<unknown>[] = [];
     const started: Promise<unknown>[] = [];

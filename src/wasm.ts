@@ -24,6 +24,7 @@ export interface DesireExports {
   memoryEnd(): number;
   syncForward(l: number): number;
   importWeights(l: number): number;
+  importPtr(l: number): number;
   saturations(): number;
   resetSaturations(): void;
   beginSample(epoch: number, index: number): void;
@@ -69,6 +70,7 @@ export const CFG = {
   ARG_LABEL: 121,
   ARG_EPOCH: 122,
   ARG_INDEX: 123,
+  INFER_ONLY: 125,
 } as const;
 
 let cachedModule: Promise<WebAssembly.Module> | undefined;
@@ -110,7 +112,13 @@ export async function instantiate(): Promise<DesireExports> {
 }
 
 /** Writes the configuration block of `p` (seed included) and calls init(). */
-export function configure(ex: DesireExports, p: IntParams, seed: number, threads = 1): void {
+export function configure(
+  ex: DesireExports,
+  p: IntParams,
+  seed: number,
+  threads = 1,
+  inferenceOnly = false,
+): void {
   const base = ex.configPtr();
   const mem = new Uint8Array(ex.memory.buffer);
   mem.fill(0, base, base + 2048);
@@ -121,6 +129,7 @@ export function configure(ex: DesireExports, p: IntParams, seed: number, threads
   w[CFG.L] = p.L;
   w[CFG.SEED] = seed | 0;
   if (threads > 1) w[CFG.THREADS] = threads; // 0 (the default) means 1
+  if (inferenceOnly) w[CFG.INFER_ONLY] = 1;
   for (let l = 0; l <= p.L; l++) {
     w[CFG.SIZES + l] = p.sizes[l];
     w[CFG.DROP + l] = p.drop[l] | 0;

@@ -168,6 +168,26 @@ Deno.test("loadClassifier", async (t) => {
     );
     // deno-lint-ignore no-explicit-any
     await assert.rejects(loadClassifier(42 as any), /expected model bytes.*got the number 42/);
+    // A weight beyond ±2^28: the module counts it while importing (the fast path skips the
+    // decoder's range check) and the classifier refuses the model.
+    const big = kaimingMaster([784, 20, 10], 3);
+    big[0][17] = 2 ** 29;
+    await assert.rejects(
+      loadClassifier(
+        encodeModel({
+          config: { ...SMALL_CONFIG, sizes: [784, 20, 10] },
+          seed: 0,
+          epoch: 0,
+          dataset: "mnist",
+          hyper: {},
+        }, big),
+      ),
+      (e: Error) =>
+        e instanceof RangeError &&
+        /Cannot load model <bytes>: Cannot set weights of layer 1: 1 weights beyond ±2\^28/.test(
+          e.message,
+        ),
+    );
   });
 
   await Deno.remove(dir, { recursive: true });

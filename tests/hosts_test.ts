@@ -302,6 +302,7 @@ Deno.test("every export is harmless with no arguments, in any order", async (t) 
       memoryEnd: 0,
       syncForward: -1,
       importWeights: -1,
+      importPtr: 0,
       saturations: 0,
       beginSample: undefined,
       encode: -1,

@@ -259,3 +259,50 @@ Deno.test("desireOutput() clamps counts written by the host", async () => {
   const des = new Int32Array(ex.memory.buffer, ex.desirePtr(2), 10);
   assert.equal(des[0] & 1, 1, "a huge count on a non-target neuron is desired (to fall silent)");
 });
+
+Deno.test("an inference-only network evaluates exactly like a full one and refuses to train", async () => {
+  const { Network, kaimingMaster } = await import("../src/network.ts");
+  const config = {
+    sizes: [784, 45, 22, 10],
+    tsteps: 20,
+    threshold: 1,
+    decay: 2,
+    margin: 4,
+    desireHid: 0.05,
+    desireOut: 0.3,
+    dropIn: 0,
+    dropHid: 0.3,
+  };
+  const w = kaimingMaster(config.sizes, 21).map((x) => x.map((v) => v * 3));
+  const full = await Network.create(config, 21, w);
+  const lean = await Network.create(config, 21, w, { inferenceOnly: true });
+  assert.equal(lean.inferenceOnly, true);
+  assert.ok(lean.exports.memoryEnd() < full.exports.memoryEnd(), "no master weights allocated");
+  let spikes = 0;
+  for (const img of randomImages(20, 784, 22)) {
+    assert.equal(lean.infer(img), full.infer(img));
+    assert.deepEqual([...lean.counts], [...full.counts]);
+    spikes += full.counts.reduce((a, b) => a + b, 0);
+  }
+  assert.ok(spikes > 0, "the outputs fired");
+  for (let l = 1; l <= 3; l++) {
+    const n = config.sizes[l - 1] * ((config.sizes[l] + 3) & ~3);
+    expectSame(
+      `forward weights of layer ${l}`,
+      i32(lean.exports, lean.exports.forwardWeightsPtr(l), n),
+      i32(full.exports, full.exports.forwardWeightsPtr(l), n),
+      "inference only",
+    );
+  }
+  assert.throws(() => lean.trainSample(new Uint8Array(784), 1, 0, 0), /built for inference only/);
+  assert.equal(lean.exports.trainSample(1, 0, 0), -4);
+  assert.equal(lean.exports.updateLayer(1), -1);
+  assert.equal(lean.exports.weightsPtr(1), 0);
+  // importWeights counts (and clamps) weights beyond ±2^28.
+  const bad = w.map((x) => x.slice());
+  bad[1][5] = 2 ** 29;
+  await assert.rejects(
+    Network.create(config, 21, bad, { inferenceOnly: true }),
+    /1 weights beyond ±2\^28/,
+  );
+});
