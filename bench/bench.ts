@@ -3,21 +3,28 @@
  *
  * 1. Correctness gate: a few training steps (and evaluation steps) of small random networks and
  *    of both preset networks, through desire.wasm and the scalar reference (src/reference.ts),
- *    compared bit for bit on keep masks, spike words, counts, desires and weights. Any
+ *    compared bit for bit on keep masks, spike words, counts, desires and weights, on one thread
+ *    and on every other thread count of `--threads` (desire-mt.wasm, Web Workers); the
+ *    multi-threaded networks must also end with the same weights as the 1-thread one. Any
  *    difference aborts the run (exit 1) before anything is timed.
- * 2. Training throughput, 1 thread: samples/s from Kaiming (seed 0) weights on the first
- *    `--samples` of the shuffled training set (epoch 0), `--runs` fresh networks, median.
- * 3. Inference throughput over all 10,000 test images on the network of the last run.
- * 4. MNIST only: per-kernel time and rates through the raw exports (effective operation
+ * 2. Training throughput for each thread count: samples/s from Kaiming (seed 0) weights on the
+ *    first `--samples` of the shuffled training set (epoch 0), `--runs` fresh networks, median.
+ *    The thread counts are interleaved run by run (order reversed every other run), so that load
+ *    drift hits them alike; the ratios are against 1 thread.
+ * 3. Inference throughput over all 10,000 test images on the network of the last run, for each
+ *    thread count (interleaved likewise); the networks must agree on every prediction.
+ * 4. MNIST only, 1 thread: per-kernel time and rates through the raw exports (effective operation
  *    counts), and the bound they are held against: a hand-assembled i32x4 column-sum loop
  *    (bench/limit.ts) and forwardLayer on synthetic layers whose every input fires.
  * 5. Memory: the sampled high-water mark of Deno.memoryUsage().rss, the kernel's VmHWM and the
  *    wasm memory of each network.
- * 6. The float32 TypeScript model (src/float_model.ts) on the same samples and weights.
+ * 6. The float32 TypeScript model (src/float_model.ts) on the same samples and weights (compared
+ *    with 1 thread).
  *
  * ```sh
  * deno task bench                       # full run, tables on stdout
  * deno task bench --samples 1000 --runs 1 --json
+ * deno task bench --threads 1,2,4       # other thread counts (1 is always measured)
  * ```
  *
  * @module
@@ -37,22 +44,29 @@ import { columnSum, type LimitResult, measureColumnSum } from "./limit.ts";
 
 const HELP = `Usage: deno task bench [OPTIONS]
 
-Validates desire.wasm against the scalar reference, then times training and inference
-(1 thread) on MNIST 784-1600-800-10 and Fashion-MNIST 784-1000-100-10.
+Validates desire.wasm (and desire-mt.wasm on each thread count) against the scalar
+reference, then times training and inference on MNIST 784-1600-800-10 and Fashion-MNIST
+784-1000-100-10 for each thread count, interleaved.
 
 Options:
+  --threads LIST      thread counts (comma list; 1 is always added)   [1,CORES]
   --samples N         training samples per timing run                 [5000]
-  --runs R            timing runs, each on a fresh network (median)   [3]
+  --runs R            timing runs, each on a fresh network (median)   [5]
   --infer-runs R      passes over the 10,000 test images (median)     [3]
   --float-samples N   training samples of the float32 model           [500]
   --float-test N      test images of the float32 model                [1000]
   --kernel-samples N  samples of the per-kernel timing (MNIST)        [1000]
   --dataset NAMES     mnist, fashion-mnist or both (comma list)       [both]
+  --epoch NAMES       data sets that also train one whole epoch on the
+                      most threads, evaluate, then time inference on
+                      that model (comma list, or none)                [mnist]
   --data-dir DIR      folder of the data sets (as for train)
   --json              print one line of JSON instead of the tables
   -h, --help          this text`;
 
 interface Options {
+  /** Thread counts, ascending, starting with 1. */
+  threads: number[];
   samples: number;
   runs: number;
   inferRuns: number;
@@ -60,6 +74,8 @@ interface Options {
   floatTest: number;
   kernelSamples: number;
   datasets: DatasetName[];
+  /** Data sets (of `datasets`) that get the epoch-1 row. */
+  epoch: DatasetName[];
   dataDir?: string;
   json: boolean;
 }
@@ -68,6 +84,7 @@ function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
+      threads: { type: "string" },
       samples: { type: "string" },
       runs: { type: "string" },
       "infer-runs": { type: "string" },
@@ -75,6 +92,7 @@ function parseOptions(argv: string[]): Options | undefined {
       "float-test": { type: "string" },
       "kernel-samples": { type: "string" },
       dataset: { type: "string" },
+      epoch: { type: "string" },
       "data-dir": { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -91,20 +109,31 @@ function parseOptions(argv: string[]): Options | undefined {
     }
     return n;
   };
-  const datasets = (values.dataset ?? "mnist,fashion-mnist").split(",").map((s) => s.trim());
-  for (const d of datasets) {
-    if (d !== "mnist" && d !== "fashion-mnist") {
-      throw new RangeError(`Invalid --dataset: ${d} (expected mnist or fashion-mnist)`);
+  const names = (flag: string, v: string) => {
+    const list = v.split(",").map((s) => s.trim());
+    for (const d of list) {
+      if (d !== "mnist" && d !== "fashion-mnist") {
+        throw new RangeError(`Invalid --${flag}: ${d} (expected mnist or fashion-mnist)`);
+      }
     }
-  }
+    return [...new Set(list)] as DatasetName[];
+  };
+  const datasets = names("dataset", values.dataset ?? "mnist,fashion-mnist");
+  const epoch = values.epoch === "none" ? [] : names("epoch", values.epoch ?? "mnist");
+  const cores = navigator.hardwareConcurrency ?? 1;
+  const threads = values.threads === undefined
+    ? [cores]
+    : values.threads.split(",").map((s) => int("threads", s.trim(), 1, 64));
   return {
+    threads: [...new Set([1, ...threads])].sort((a, b) => a - b),
     samples: int("samples", values.samples, 5000, 60000),
-    runs: int("runs", values.runs, 3, 100),
+    runs: int("runs", values.runs, 5, 100),
     inferRuns: int("infer-runs", values["infer-runs"], 3, 100),
     floatSamples: int("float-samples", values["float-samples"], 500, 60000),
     floatTest: int("float-test", values["float-test"], 1000, 10000),
     kernelSamples: int("kernel-samples", values["kernel-samples"], 1000, 60000),
-    datasets: [...new Set(datasets)] as DatasetName[],
+    datasets,
+    epoch: epoch.filter((d) => datasets.includes(d)),
     dataDir: values["data-dir"],
     json: values.json ?? false,
   };
@@ -258,15 +287,33 @@ function compare(what: string, wasm: ArrayLike<number>, ref: ArrayLike<number>, 
   }
 }
 
-/** Runs one gate case; returns a one-line summary or throws GateError. */
-async function gateCase(c: GateCase): Promise<string> {
+/**
+ * Runs one gate case on each thread count of `threads` (the first is 1) against the scalar
+ * reference, step by step; returns a one-line summary or throws GateError.
+ */
+async function gateCase(c: GateCase, threads: number[]): Promise<string> {
   const p = deriveParams(c.config);
-  const { L, sizes, strides } = p;
   const init = kaimingMaster(c.config.sizes, c.seed).map((w) =>
     w.map((x) => Math.max(-(2 ** 28), Math.min(2 ** 28, Math.round(x * c.gain))))
   );
-  const net = await Network.create(c.config, c.seed, init);
-  const ex = net.exports;
+  const nets: Network[] = [];
+  try {
+    for (const t of threads) {
+      const net = await Network.create(c.config, c.seed, init, { threads: t });
+      nets.push(net);
+      if (net.threads !== t) {
+        throw new GateError(`${c.name}: asked for ${t} threads, the network has ${net.threads}`);
+      }
+      net.setLearningRate(c.lr);
+    }
+    return gateSteps(c, p, init, nets);
+  } finally {
+    for (const net of nets) await net.close();
+  }
+}
+
+function gateSteps(c: GateCase, p: IntParams, init: Int32Array[], nets: Network[]): string {
+  const { L, sizes, strides } = p;
   const ref = new ReferenceNet(p, c.seed);
   for (let l = 1; l <= L; l++) {
     const nIn = sizes[l - 1], P = strides[l];
@@ -275,19 +322,23 @@ async function gateCase(c: GateCase): Promise<string> {
     }
     ref.syncForward(l);
   }
-  net.setLearningRate(c.lr);
   ref.rate = fixedRate(c.lr);
-  const buf = () => ex.memory.buffer;
-  const i32 = (ptr: number, n: number) => new Int32Array(buf(), ptr, n);
-  const u32 = (ptr: number, n: number) => new Uint32Array(buf(), ptr, n);
-  const weightsSame = (ctx: string) => {
+  const views = (net: Network) => {
+    const ex = net.exports;
+    const i32 = (ptr: number, n: number) => new Int32Array(ex.memory.buffer, ptr, n);
+    const u32 = (ptr: number, n: number) => new Uint32Array(ex.memory.buffer, ptr, n);
+    return { ex, i32, u32 };
+  };
+  const weightsSame = (net: Network, ctx: string) => {
+    const { ex, i32 } = views(net);
     for (let l = 1; l <= L; l++) {
       const n = sizes[l - 1] * strides[l];
       compare(`master weights of layer ${l}`, i32(ex.weightsPtr(l), n), ref.master[l], ctx);
       compare(`forward weights of layer ${l}`, i32(ex.forwardWeightsPtr(l), n), ref.fwd[l], ctx);
     }
   };
-  weightsSame(`${c.name}, initial weights`);
+  const threadsOf = (net: Network) => `${net.threads} thread${net.threads > 1 ? "s" : ""}`;
+  for (const net of nets) weightsSame(net, `${c.name}, ${threadsOf(net)}, initial weights`);
   const fired = new Array<number>(L + 1).fill(0);
   let desired = 0;
   for (let s = 0; s < c.steps + c.evalSteps; s++) {
@@ -295,33 +346,57 @@ async function gateCase(c: GateCase): Promise<string> {
     const idx = c.order[s];
     const img = image(c.split, idx);
     const label = c.split.labels[idx];
-    const ctx = `${c.name}, ${train ? "training" : "evaluation"} step ${s}`;
-    const pw = train ? net.trainSample(img, label, 0, s) : net.infer(img);
     const pr = train ? ref.trainSample(img, label, 0, s) : ref.inferSample(img);
-    if (pw !== pr) throw new GateError(`prediction: wasm ${pw}, reference ${pr} (${ctx})`);
     for (let l = 0; l <= L; l++) {
-      compare(`keep mask of layer ${l}`, i32(ex.keepPtr(l), strides[l]), ref.keep[l], ctx);
-      compare(`spike words of layer ${l}`, u32(ex.wordsPtr(l), strides[l]), ref.words[l], ctx);
       for (let j = 0; j < sizes[l]; j++) fired[l] += ref.words[l][j] !== 0 ? 1 : 0;
     }
-    compare("output counts", net.counts, ref.counts, ctx);
-    if (!train) continue;
-    for (let l = 1; l <= L; l++) {
-      compare(`desire of layer ${l}`, i32(ex.desirePtr(l), strides[l]), ref.desire[l], ctx);
-      for (let j = 0; j < sizes[l]; j++) desired += ref.desire[l][j] & 1;
+    if (train) {
+      for (let l = 1; l <= L; l++) {
+        for (let j = 0; j < sizes[l]; j++) desired += ref.desire[l][j] & 1;
+      }
     }
-    weightsSame(ctx);
+    for (const net of nets) {
+      const { ex, i32, u32 } = views(net);
+      const ctx = `${c.name}, ${threadsOf(net)}, ${train ? "training" : "evaluation"} step ${s}`;
+      const pw = train ? net.trainSample(img, label, 0, s) : net.infer(img);
+      if (pw !== pr) throw new GateError(`prediction: wasm ${pw}, reference ${pr} (${ctx})`);
+      for (let l = 0; l <= L; l++) {
+        compare(`keep mask of layer ${l}`, i32(ex.keepPtr(l), strides[l]), ref.keep[l], ctx);
+        compare(`spike words of layer ${l}`, u32(ex.wordsPtr(l), strides[l]), ref.words[l], ctx);
+      }
+      compare("output counts", net.counts, ref.counts, ctx);
+      if (!train) continue;
+      for (let l = 1; l <= L; l++) {
+        compare(`desire of layer ${l}`, i32(ex.desirePtr(l), strides[l]), ref.desire[l], ctx);
+      }
+      weightsSame(net, ctx);
+    }
   }
-  if (net.saturations !== 0 || ref.saturations !== 0) {
-    throw new GateError(
-      `saturation events: wasm ${net.saturations}, reference ${ref.saturations} (${c.name})`,
-    );
+  for (const net of nets) {
+    if (net.saturations !== 0 || ref.saturations !== 0) {
+      throw new GateError(
+        `saturation events: wasm ${net.saturations}, reference ${ref.saturations} ` +
+          `(${c.name}, ${threadsOf(net)})`,
+      );
+    }
+  }
+  // The multi-threaded networks end with the 1-thread network's weights (out × in copies).
+  const one = nets[0];
+  for (const net of nets.slice(1)) {
+    for (let l = 1; l <= L; l++) {
+      compare(
+        `final weights of layer ${l}`,
+        net.weights(l),
+        one.weights(l),
+        `${c.name}, ${threadsOf(net)} vs 1 thread`,
+      );
+    }
   }
   const firedPct: string[] = [];
   const changedPct: string[] = [];
   for (let l = 1; l <= L; l++) {
     const rate = fired[l] / (sizes[l] * (c.steps + c.evalSteps));
-    const start = init[l - 1], now = net.weights(l);
+    const start = init[l - 1], now = one.weights(l);
     let changed = 0;
     for (let k = 0; k < start.length; k++) changed += start[k] !== now[k] ? 1 : 0;
     const frac = changed / start.length;
@@ -335,7 +410,11 @@ async function gateCase(c: GateCase): Promise<string> {
     }
   }
   if (c.requireLive && desired === 0) throw new GateError(`${c.name}: no neuron was desired`);
-  return `${c.name.padEnd(38)} ${c.steps} train + ${c.evalSteps} eval steps: identical ` +
+  const counts = nets.map((n) => n.threads);
+  const on = counts.length > 1
+    ? `${counts.slice(0, -1).join(", ")} and ${counts.at(-1)} threads`
+    : "1 thread";
+  return `${c.name.padEnd(38)} ${c.steps} train + ${c.evalSteps} eval steps: identical on ${on} ` +
     `(neurons firing ${firedPct.join("/")} %, weights changed ${changedPct.join("/")} %)`;
 }
 
@@ -384,39 +463,8 @@ interface TrainResult {
   /** Per run: seconds to reach `mark` samples. */
   markSeconds: number[];
   trainAccuracy: number;
+  /** The network of the last run (closed at the end of the data set). */
   net: Network;
-}
-
-async function trainRuns(
-  config: NetConfig,
-  train: Split,
-  order: Uint32Array,
-  o: Options,
-  mark: number,
-  label: string,
-): Promise<TrainResult> {
-  const rates: number[] = [];
-  const markSeconds: number[] = [];
-  let net: Network | undefined;
-  let correct = 0;
-  for (let r = 0; r < o.runs; r++) {
-    net = await Network.create(config, SEED);
-    net.setLearningRate(LR);
-    sampleRss();
-    correct = 0;
-    const t0 = now();
-    for (let k = 0; k < o.samples; k++) {
-      const s = order[k];
-      if (net.trainSample(image(train, s), train.labels[s], 0, k) === train.labels[s]) correct++;
-      if ((k & 255) === 255) sampleRss();
-      if (k + 1 === mark) markSeconds.push((now() - t0) / 1000);
-    }
-    const seconds = (now() - t0) / 1000;
-    rates.push(o.samples / seconds);
-    sampleRss();
-    progress(`  ${label} training run ${r + 1}/${o.runs}: ${fmt(o.samples / seconds)} samples/s`);
-  }
-  return { rates, markSeconds, trainAccuracy: correct / o.samples, net: net! };
 }
 
 interface InferResult {
@@ -427,27 +475,262 @@ interface InferResult {
   predictions: Int8Array;
 }
 
-function inferRuns(net: Network, test: Split, o: Options, label: string): InferResult {
-  const rates: number[] = [];
-  const firstRates: number[] = [];
-  const predictions = new Int8Array(test.count);
+/** Training and inference on one thread count. */
+interface ThreadRun {
+  threads: number;
+  train: TrainResult;
+  infer: InferResult;
+  wasmMemoryBytes: number;
+  memoryEndBytes: number;
+  saturations: number;
+  /** Same final weights and predictions as 1 thread (true for 1 thread itself). */
+  sameAsOneThread: boolean;
+}
+
+const threadWord = (t: number) => `${t} thread${t > 1 ? "s" : ""}`;
+
+/** The thread counts in run r's order: ascending in even runs, descending in odd ones. */
+const interleaved = (threads: number[], r: number) =>
+  r % 2 === 0 ? threads : [...threads].reverse();
+
+/** One timing run: a fresh Kaiming network trained on the first `o.samples` of `order`. */
+async function trainOnce(
+  config: NetConfig,
+  train: Split,
+  order: Uint32Array,
+  o: Options,
+  threads: number,
+  mark: number,
+): Promise<{ net: Network; rate: number; markSeconds: number; accuracy: number }> {
+  const net = await Network.create(config, SEED, undefined, { threads });
+  net.setLearningRate(LR);
+  sampleRss();
   let correct = 0;
+  let markSeconds = NaN;
+  const t0 = now();
+  for (let k = 0; k < o.samples; k++) {
+    const s = order[k];
+    if (net.trainSample(image(train, s), train.labels[s], 0, k) === train.labels[s]) correct++;
+    if ((k & 255) === 255) sampleRss();
+    if (k + 1 === mark) markSeconds = (now() - t0) / 1000;
+  }
+  const seconds = (now() - t0) / 1000;
+  sampleRss();
+  return { net, rate: o.samples / seconds, markSeconds, accuracy: correct / o.samples };
+}
+
+/** One pass over the test set; the predictions go to `predictions`. */
+function inferOnce(
+  net: Network,
+  test: Split,
+  nFirst: number,
+  predictions: Int8Array,
+): { rate: number; firstRate: number; accuracy: number } {
+  let correct = 0;
+  let firstRate = NaN;
+  const t0 = now();
+  for (let s = 0; s < test.count; s++) {
+    const p = net.infer(image(test, s));
+    predictions[s] = p;
+    if (p === test.labels[s]) correct++;
+    if (s + 1 === nFirst) firstRate = nFirst / ((now() - t0) / 1000);
+    if ((s & 255) === 255) sampleRss();
+  }
+  const rate = test.count / ((now() - t0) / 1000);
+  return { rate, firstRate, accuracy: correct / test.count };
+}
+
+function sameWeights(a: Network, b: Network): boolean {
+  for (let l = 1; l <= a.params.L; l++) {
+    const x = a.weights(l), y = b.weights(l);
+    if (x.length !== y.length || x.some((v, i) => v !== y[i])) return false;
+  }
+  return true;
+}
+
+/**
+ * Training runs and inference passes for every thread count of `o.threads`, interleaved: run r
+ * trains a fresh network on each thread count in turn (ascending, descending every other run),
+ * then the last runs' networks make the inference passes in the same alternating order.
+ */
+async function threadRuns(
+  config: NetConfig,
+  train: Split,
+  test: Split,
+  order: Uint32Array,
+  o: Options,
+  mark: number,
+  label: string,
+): Promise<ThreadRun[]> {
+  const acc = new Map(o.threads.map((t) => [t, {
+    rates: [] as number[],
+    markSeconds: [] as number[],
+    trainAccuracy: 0,
+    net: undefined as Network | undefined,
+    inferRates: [] as number[],
+    firstRates: [] as number[],
+    accuracy: 0,
+    predictions: new Int8Array(test.count),
+  }]));
+  for (let r = 0; r < o.runs; r++) {
+    for (const t of interleaved(o.threads, r)) {
+      const a = acc.get(t)!;
+      const run = await trainOnce(config, train, order, o, t, mark);
+      a.rates.push(run.rate);
+      a.markSeconds.push(run.markSeconds);
+      a.trainAccuracy = run.accuracy;
+      const previous = a.net;
+      a.net = run.net;
+      await previous?.close();
+      progress(
+        `  ${label} training run ${r + 1}/${o.runs}, ${threadWord(t)}: ` +
+          `${fmt(run.rate)} samples/s`,
+      );
+    }
+  }
   const nFirst = Math.min(o.floatTest, test.count);
   for (let r = 0; r < o.inferRuns; r++) {
-    correct = 0;
-    const t0 = now();
-    for (let s = 0; s < test.count; s++) {
-      const p = net.infer(image(test, s));
-      predictions[s] = p;
-      if (p === test.labels[s]) correct++;
-      if (s + 1 === nFirst) firstRates.push(nFirst / ((now() - t0) / 1000));
-      if ((s & 255) === 255) sampleRss();
+    for (const t of interleaved(o.threads, r)) {
+      const a = acc.get(t)!;
+      const pass = inferOnce(a.net!, test, nFirst, a.predictions);
+      a.inferRates.push(pass.rate);
+      a.firstRates.push(pass.firstRate);
+      a.accuracy = pass.accuracy;
+      progress(
+        `  ${label} inference pass ${r + 1}/${o.inferRuns}, ${threadWord(t)}: ` +
+          `${fmt(pass.rate)} samples/s`,
+      );
     }
-    const rate = test.count / ((now() - t0) / 1000);
-    rates.push(rate);
-    progress(`  ${label} inference pass ${r + 1}/${o.inferRuns}: ${fmt(rate)} samples/s`);
   }
-  return { rates, accuracy: correct / test.count, firstRate: median(firstRates), predictions };
+  const one = acc.get(1)!;
+  return o.threads.map((t) => {
+    const a = acc.get(t)!;
+    const net = a.net!;
+    return {
+      threads: t,
+      train: {
+        rates: a.rates,
+        markSeconds: a.markSeconds,
+        trainAccuracy: a.trainAccuracy,
+        net,
+      },
+      infer: {
+        rates: a.inferRates,
+        accuracy: a.accuracy,
+        firstRate: median(a.firstRates),
+        predictions: a.predictions,
+      },
+      wasmMemoryBytes: net.exports.memory.buffer.byteLength,
+      memoryEndBytes: net.exports.memoryEnd(),
+      saturations: net.saturations,
+      sameAsOneThread: t === 1 ||
+        (sameWeights(net, one.net!) && a.predictions.every((p, i) => p === one.predictions[i])),
+    };
+  });
+}
+
+// ------------------------------------------------------------------------------ epoch 1
+
+interface EpochResult {
+  /** Threads of the epoch and its evaluation (the most of `--threads`). */
+  threads: number;
+  samples: number;
+  trainSeconds: number;
+  evalSeconds: number;
+  trainAccuracy: number;
+  testAccuracy: number;
+  /** Epoch 1 of seed 0 as `deno task train` logged it in results/, if there. */
+  recorded?: { file: string; trainAccuracy: number; testAccuracy: number };
+  /** Inference passes over the test set on the epoch-1 weights, per thread count. */
+  inferRates: Map<number, number[]>;
+  /** Every thread count made the same predictions with the epoch-1 weights. */
+  samePredictions: boolean;
+}
+
+/** Epoch 1 of `deno task train --dataset NAME` (seed 0) as logged in results/, if there. */
+function recordedEpoch(name: DatasetName): EpochResult["recorded"] {
+  const file = `results/${name === "mnist" ? "mnist" : "fashion"}-s0.log.jsonl`;
+  const text = readText(new URL(`../${file}`, import.meta.url).pathname);
+  const first = text?.split("\n").find((l) => l.trim());
+  if (!first) return undefined;
+  try {
+    const r = JSON.parse(first);
+    if (r.epoch !== 1 || r.lr !== LR || r.train_samples === undefined) return undefined;
+    return { file, trainAccuracy: r.train_accuracy, testAccuracy: r.test_accuracy };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Epoch 1 as `deno task train` runs it (Kaiming seed-0 weights, the whole epoch-0 shuffle, lr
+ * 1e-5, then the test set) on the most threads, timed; then `--infer-runs` inference passes over
+ * the test set on the trained weights for each thread count, interleaved.
+ */
+async function epochRun(
+  config: NetConfig,
+  train: Split,
+  test: Split,
+  order: Uint32Array,
+  o: Options,
+  name: DatasetName,
+): Promise<EpochResult> {
+  const threads = o.threads.at(-1)!;
+  const net = await Network.create(config, SEED, undefined, { threads });
+  const nets = new Map<number, Network>([[threads, net]]);
+  try {
+    net.setLearningRate(LR);
+    progress(`  ${name} epoch 1, ${threadWord(threads)}: ${fmt(train.count)} samples`);
+    let correct = 0;
+    const t0 = now();
+    for (let k = 0; k < train.count; k++) {
+      const s = order[k];
+      if (net.trainSample(image(train, s), train.labels[s], 0, k) === train.labels[s]) correct++;
+      if ((k & 255) === 255) sampleRss();
+    }
+    const t1 = now();
+    let testCorrect = 0;
+    for (let s = 0; s < test.count; s++) {
+      if (net.infer(image(test, s)) === test.labels[s]) testCorrect++;
+    }
+    const t2 = now();
+    sampleRss();
+    const r: EpochResult = {
+      threads,
+      samples: train.count,
+      trainSeconds: (t1 - t0) / 1000,
+      evalSeconds: (t2 - t1) / 1000,
+      trainAccuracy: correct / train.count,
+      testAccuracy: testCorrect / test.count,
+      recorded: recordedEpoch(name),
+      inferRates: new Map(o.threads.map((t) => [t, []])),
+      samePredictions: true,
+    };
+    progress(
+      `  ${name} epoch 1: ${r.trainSeconds.toFixed(1)} s training, ${r.evalSeconds.toFixed(1)} s ` +
+        `evaluation, test accuracy ${(100 * r.testAccuracy).toFixed(2)} %`,
+    );
+    const weights = Array.from({ length: net.params.L }, (_, l) => net.weights(l + 1));
+    for (const t of o.threads) {
+      if (!nets.has(t)) nets.set(t, await Network.create(config, SEED, weights, { threads: t }));
+    }
+    const predictions = new Map(o.threads.map((t) => [t, new Int8Array(test.count)]));
+    for (let pass = 0; pass < o.inferRuns; pass++) {
+      for (const t of interleaved(o.threads, pass)) {
+        const { rate } = inferOnce(nets.get(t)!, test, 0, predictions.get(t)!);
+        r.inferRates.get(t)!.push(rate);
+        progress(
+          `  ${name} epoch-1 model, inference pass ${pass + 1}/${o.inferRuns}, ` +
+            `${threadWord(t)}: ${fmt(rate)} samples/s`,
+        );
+      }
+    }
+    const one = predictions.get(1)!;
+    r.samePredictions = o.threads.every((t) => predictions.get(t)!.every((p, i) => p === one[i]));
+    return r;
+  } finally {
+    for (const n of nets.values()) await n.close();
+  }
 }
 
 // ------------------------------------------------------------------------------ float model
@@ -693,6 +976,9 @@ interface DatasetReport {
   name: DatasetName;
   config: NetConfig;
   samples: number;
+  /** Every thread count of `--threads`, the first being 1. */
+  threadRuns: ThreadRun[];
+  /** The 1-thread figures (as threadRuns[0]). */
   train: TrainResult;
   infer: InferResult;
   float: FloatResult;
@@ -703,24 +989,78 @@ interface DatasetReport {
   peakRss: number;
   saturations: number;
   kernels?: KernelResult;
+  epoch?: EpochResult;
 }
 
-function datasetJson(r: DatasetReport): Record<string, unknown> {
-  const train = median(r.train.rates), infer = median(r.infer.rates);
+/** Median samples/s of thread run x over that of 1 thread: training and inference. */
+function speedups(r: DatasetReport, x: ThreadRun): { train: number; infer: number } {
+  return {
+    train: median(x.train.rates) / median(r.train.rates),
+    infer: median(x.infer.rates) / median(r.infer.rates),
+  };
+}
+
+/** The figures every thread count has. */
+function threadJson(r: DatasetReport, x: ThreadRun): Record<string, unknown> {
+  const up = speedups(r, x);
+  const round = (v: number, d: number) => Number(v.toFixed(d));
+  return {
+    threads: x.threads,
+    train_samples_per_second: round(median(x.train.rates), 1),
+    infer_samples_per_second: round(median(x.infer.rates), 1),
+    train_speedup_vs_1_thread: round(up.train, 3),
+    infer_speedup_vs_1_thread: round(up.infer, 3),
+    train_runs_samples_per_second: x.train.rates.map((v) => round(v, 1)),
+    infer_runs_samples_per_second: x.infer.rates.map((v) => round(v, 1)),
+    train_runs_speedup_vs_1_thread: x.train.rates.map((v, i) => round(v / r.train.rates[i], 3)),
+    infer_runs_speedup_vs_1_thread: x.infer.rates.map((v, i) => round(v / r.infer.rates[i], 3)),
+    train_accuracy_last_run: x.train.trainAccuracy,
+    test_accuracy_after_training: x.infer.accuracy,
+    same_weights_and_predictions_as_1_thread: x.sameAsOneThread,
+    wasm_memory_bytes: x.wasmMemoryBytes,
+    wasm_layout_bytes: x.memoryEndBytes,
+    saturations: x.saturations,
+    ...epochJson(r.epoch, x.threads),
+  };
+}
+
+/** The epoch-1 figures of a thread count: inference on the trained model, the epoch itself. */
+function epochJson(e: EpochResult | undefined, threads: number): Record<string, unknown> {
+  if (!e) return {};
+  const rates = e.inferRates.get(threads)!, base = e.inferRates.get(1)!;
   const j: Record<string, unknown> = {
-    train_samples_per_second: Number(train.toFixed(1)),
-    infer_samples_per_second: Number(infer.toFixed(1)),
+    epoch1_model_infer_samples_per_second: Number(median(rates).toFixed(1)),
+    epoch1_model_infer_speedup_vs_1_thread: Number((median(rates) / median(base)).toFixed(3)),
+    epoch1_model_infer_runs_samples_per_second: rates.map((v) => Number(v.toFixed(1))),
+    epoch1_model_same_predictions_all_threads: e.samePredictions,
+  };
+  if (threads === e.threads) {
+    Object.assign(j, {
+      epoch1_seconds: Number((e.trainSeconds + e.evalSeconds).toFixed(2)),
+      epoch1_train_seconds: Number(e.trainSeconds.toFixed(2)),
+      epoch1_eval_seconds: Number(e.evalSeconds.toFixed(2)),
+      epoch1_train_samples: e.samples,
+      epoch1_train_samples_per_second: Number((e.samples / e.trainSeconds).toFixed(1)),
+      epoch1_train_accuracy: e.trainAccuracy,
+      epoch1_test_accuracy: e.testAccuracy,
+      epoch1_recorded_test_accuracy: e.recorded?.testAccuracy ?? null,
+      epoch1_recorded_file: e.recorded?.file ?? null,
+    });
+  }
+  return j;
+}
+
+/** The 1-thread entry: threadJson plus the float32 comparison, memory and kernels. */
+function datasetJson(r: DatasetReport): Record<string, unknown> {
+  const j: Record<string, unknown> = {
+    ...threadJson(r, r.threadRuns[0]),
     network: r.config.sizes.join("-"),
     dropout: [r.config.dropIn, r.config.dropHid],
     tsteps: r.config.tsteps,
     lr: LR,
     validated: true,
     train_samples_per_run: r.samples,
-    train_runs_samples_per_second: r.train.rates.map((x) => Number(x.toFixed(1))),
-    train_accuracy_last_run: r.train.trainAccuracy,
-    infer_runs_samples_per_second: r.infer.rates.map((x) => Number(x.toFixed(1))),
     test_samples: r.infer.predictions.length,
-    test_accuracy_after_training: r.infer.accuracy,
     float_train_samples: r.floatSamples,
     float_train_samples_per_second: Number(r.float.trainRate.toFixed(2)),
     wasm_train_samples_per_second_same_samples: Number(r.wasmTrainFirstRate.toFixed(1)),
@@ -729,10 +1069,7 @@ function datasetJson(r: DatasetReport): Record<string, unknown> {
     wasm_infer_samples_per_second_same_samples: Number(r.infer.firstRate.toFixed(1)),
     infer_speedup_vs_float: Number((r.infer.firstRate / r.float.inferRate).toFixed(2)),
     float_wasm_prediction_agreement: r.float.agreement,
-    wasm_memory_bytes: r.wasmMemoryBytes,
-    wasm_layout_bytes: r.memoryEndBytes,
     peak_rss_bytes: r.peakRss,
-    saturations: r.saturations,
   };
   if (r.kernels) {
     const k = r.kernels;
@@ -771,15 +1108,32 @@ function sumSeconds(k: KernelResult, prefix: string): number {
   return k.rows.filter((r) => r.kernel.startsWith(prefix)).reduce((a, r) => a + r.seconds, 0);
 }
 
-function table(rows: string[][], align: ("l" | "r")[]): string {
+/**
+ * Rows of cells in aligned columns, two spaces apart. `groups` (optional) puts a title line above
+ * the table, each title starting over the column given with it.
+ */
+function table(
+  rows: string[][],
+  align: ("l" | "r")[],
+  groups: { column: number; title: string }[] = [],
+): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows.map((r) =>
+  const lines = rows.map((r) =>
     "  " +
     r.map((cell, c) => (align[c] === "l" ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(
       "  ",
     )
       .trimEnd()
-  ).join("\n");
+  );
+  if (groups.length) {
+    let title = "";
+    for (const g of groups) {
+      const at = 2 + widths.slice(0, g.column).reduce((a, w) => a + w + 2, 0);
+      title = title.padEnd(Math.max(at, title.length + (title ? 2 : 0))) + g.title;
+    }
+    lines.unshift(title);
+  }
+  return lines.join("\n");
 }
 
 function humanReport(
@@ -800,33 +1154,132 @@ function humanReport(
       `${(m.load_average_end ?? []).join(" ")} at end (other jobs make the figures noisy)`,
   );
   out.push(
-    `settings: T 20, lr ${LR.toExponential()}, seed ${SEED}, presets' dropout; training ${o.runs} run(s) × ` +
+    `settings: threads ${o.threads.join(", ")}; T 20, lr ${LR.toExponential()}, seed ${SEED}, ` +
+      `presets' dropout; training ${o.runs} run(s) × ` +
       `${o.samples} shuffled samples (epoch 0) from Kaiming weights, fresh network per run; ` +
       `inference ${o.inferRuns} pass(es) over the test set with the network of the last run ` +
       `(trained on those ${o.samples} samples only)`,
   );
   out.push("");
-  out.push("correctness gate: desire.wasm vs the scalar reference, bit for bit");
+  out.push(
+    `correctness gate: desire.wasm${
+      o.threads.length > 1 ? ` and desire-mt.wasm (${o.threads.slice(1).join(", ")} threads)` : ""
+    } vs the scalar reference, bit for bit after every step`,
+  );
   for (const g of gate) out.push(`  ${g}`);
   out.push("");
-  out.push("throughput, 1 thread (median)");
+  out.push(
+    `throughput (median), ` +
+      (o.threads.length > 1
+        ? `${o.threads.slice(1).map(threadWord).join(", ")} vs 1: thread counts interleaved run ` +
+          `by run (${o.threads.join(", ")}, then ${[...o.threads].reverse().join(", ")}, ...); `
+        : "1 thread; ") +
+      `${o.runs} training runs of ${o.samples} samples, ${o.inferRuns} inference passes over ` +
+      `the ${fmt(reports[0]?.infer.predictions.length ?? 10000)} test images`,
+  );
+  {
+    // Columns: per data set, each thread count, then each count's ratio to 1 thread.
+    type Col = { r: DatasetReport; x: ThreadRun; ratio: boolean };
+    const cols: Col[] = [];
+    const groups: { column: number; title: string }[] = [];
+    for (const r of reports) {
+      groups.push({ column: 1 + cols.length, title: `${r.name} ${r.config.sizes.join("-")}` });
+      for (const x of r.threadRuns) cols.push({ r, x, ratio: false });
+      for (const x of r.threadRuns.slice(1)) cols.push({ r, x, ratio: true });
+    }
+    const line = (
+      label: string,
+      f: (r: DatasetReport, x: ThreadRun) => string,
+      g: (r: DatasetReport, x: ThreadRun) => string = () => "",
+    ) => [label, ...cols.map((c) => (c.ratio ? g(c.r, c.x) : f(c.r, c.x)))];
+    const ratio = (v: number) => `${v.toFixed(2)} ×`;
+    const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
+    const rows: string[][] = [
+      ["", ...cols.map((c) => (c.ratio ? `${c.x.threads} / 1` : threadWord(c.x.threads)))],
+      line(
+        "train samples/s",
+        (_, x) => fmt(median(x.train.rates)),
+        (r, x) => ratio(speedups(r, x).train),
+      ),
+      line(
+        "infer samples/s",
+        (_, x) => fmt(median(x.infer.rates)),
+        (r, x) => ratio(speedups(r, x).infer),
+      ),
+      line("train accuracy (last run)", (_, x) => pct(x.train.trainAccuracy)),
+      line(`test accuracy after ${o.samples} samples`, (_, x) => pct(x.infer.accuracy)),
+      line(
+        "same weights, predictions as 1 thread",
+        (_, x) => (x.threads === 1 ? "" : x.sameAsOneThread ? "yes" : "NO"),
+      ),
+      line("wasm memory", (_, x) => `${(x.wasmMemoryBytes / MiB).toFixed(1)} MiB`),
+      line("saturation events", (_, x) => String(x.saturations)),
+    ];
+    out.push(table(rows, ["l", ...cols.map(() => "r" as const)], groups));
+    for (const r of reports) {
+      for (const x of r.threadRuns) {
+        const runs = (rates: number[], base: number[]) =>
+          rates.map((v, i) => fmt(v) + (x.threads === 1 ? "" : ` (${(v / base[i]).toFixed(2)})`))
+            .join(", ");
+        out.push(
+          `  ${r.name}, ${threadWord(x.threads)}: training runs ` +
+            `${runs(x.train.rates, r.train.rates)}; inference passes ` +
+            `${runs(x.infer.rates, r.infer.rates)}`,
+        );
+      }
+    }
+    if (o.threads.length > 1) {
+      out.push("  (in brackets: the ratio to the 1-thread run or pass next to it)");
+    }
+  }
+  for (const r of reports.filter((r) => r.epoch)) {
+    const e = r.epoch!;
+    const same = (a: number, b?: number) =>
+      b === undefined
+        ? ""
+        : a === b
+        ? " (the same as logged)"
+        : ` (LOGGED ${(100 * b).toFixed(2)} %)`;
+    out.push("");
+    out.push(
+      `epoch 1 of ${r.name} ${r.config.sizes.join("-")}, ${threadWord(e.threads)}: Kaiming ` +
+        `seed-0 weights, all ${
+          fmt(e.samples)
+        } samples of the epoch-0 shuffle, lr ${LR.toExponential()}` +
+        `, then the ${fmt(r.infer.predictions.length)} test images (as deno task train --epochs 1)`,
+    );
+    out.push(
+      `  ${(e.trainSeconds + e.evalSeconds).toFixed(1)} s: training ${
+        e.trainSeconds.toFixed(1)
+      } s ` +
+        `(${fmt(e.samples / e.trainSeconds)} samples/s), evaluation ${e.evalSeconds.toFixed(1)} s`,
+    );
+    out.push(
+      `  train accuracy ${(100 * e.trainAccuracy).toFixed(2)} %` +
+        same(e.trainAccuracy, e.recorded?.trainAccuracy) +
+        `, test accuracy ${(100 * e.testAccuracy).toFixed(2)} %` +
+        same(e.testAccuracy, e.recorded?.testAccuracy) +
+        (e.recorded ? `; logged: ${e.recorded.file}` : ""),
+    );
+    const base = median(e.inferRates.get(1)!);
+    out.push(
+      `  inference on the epoch-1 weights (median of ${o.inferRuns}, interleaved): ` +
+        o.threads.map((t) => {
+          const v = median(e.inferRates.get(t)!);
+          return `${threadWord(t)} ${fmt(v)}` + (t === 1 ? "" : ` (${(v / base).toFixed(2)} ×)`);
+        }).join(", ") +
+        ` samples/s; ${
+          e.samePredictions ? "the same predictions" : "PREDICTIONS DIFFER"
+        } on every thread count`,
+    );
+  }
+  out.push("");
+  out.push("1 thread: float32 model and memory");
   const head = ["", ...reports.map((r) => `${r.name} ${r.config.sizes.join("-")}`)];
   const line = (label: string, f: (r: DatasetReport) => string) => [label, ...reports.map(f)];
   const rows: string[][] = [
     head,
     line("dropout (input/hidden)", (r) => `${r.config.dropIn}/${r.config.dropHid}`),
-    line("train samples/s", (r) => fmt(median(r.train.rates))),
-    line("  runs", (r) => r.train.rates.map((x) => fmt(x)).join(", ")),
-    line("  train accuracy (last run)", (r) => (100 * r.train.trainAccuracy).toFixed(2) + " %"),
-    line(
-      `infer samples/s (${fmt(reports[0]?.infer.predictions.length ?? 10000)} test images)`,
-      (r) => fmt(median(r.infer.rates)),
-    ),
-    line("  passes", (r) => r.infer.rates.map((x) => fmt(x)).join(", ")),
-    line(
-      `  test accuracy after the ${o.samples} training samples`,
-      (r) => (100 * r.infer.accuracy).toFixed(2) + " %",
-    ),
     line("float32 TS model: train samples/s", (r) => fmt(r.float.trainRate, 1)),
     line("  wasm on the same samples", (r) => fmt(r.wasmTrainFirstRate)),
     line(
@@ -845,7 +1298,6 @@ function humanReport(
       (r) => `${(r.wasmMemoryBytes / MiB).toFixed(1)} MiB (${(r.memoryEndBytes / MiB).toFixed(1)})`,
     ),
     line("peak RSS of the process so far", (r) => `${(r.peakRss / MiB).toFixed(0)} MiB`),
-    line("saturation events", (r) => String(r.saturations)),
   ];
   out.push(table(rows, ["l", ...reports.map(() => "r" as const)]));
   out.push(
@@ -980,12 +1432,16 @@ async function main(argv: string[]): Promise<number> {
   sampleRss();
 
   // 1. Validate.
-  progress("correctness gate: desire.wasm vs the scalar reference");
+  progress(
+    `correctness gate: desire.wasm${
+      o.threads.length > 1 ? ` and desire-mt.wasm (${o.threads.slice(1).join(", ")} threads)` : ""
+    } vs the scalar reference`,
+  );
   const gate: string[] = [];
   const gateData = new Map([...data].map(([k, v]) => [k, { split: v.train, order: v.order }]));
   for (const c of gateCases(gateData)) {
     try {
-      gate.push(await gateCase(c));
+      gate.push(await gateCase(c, o.threads));
     } catch (e) {
       if (!(e instanceof GateError)) throw e;
       console.error(`Correctness gate FAILED, nothing timed: ${e.message}`);
@@ -1003,24 +1459,26 @@ async function main(argv: string[]): Promise<number> {
     const nFloat = Math.min(o.floatSamples, o.samples);
     const nKernel = o.kernelSamples;
     const kernelsToo = name === "mnist";
-    const train = await trainRuns(config, d.train, d.order, o, nFloat, name);
-    const infer = inferRuns(train.net, d.test, o, name);
+    const runs = await threadRuns(config, d.train, d.test, d.order, o, nFloat, name);
+    const { train, infer } = runs[0];
     progress(`  ${name} float32 model: ${nFloat} training samples, ${o.floatTest} test images`);
     const float = floatRuns(config, d.train, d.test, d.order, train.net, infer.predictions, o);
     const report: DatasetReport = {
       name,
       config,
       samples: o.samples,
+      threadRuns: runs,
       train,
       infer,
       float,
       wasmTrainFirstRate: median(train.markSeconds.map((sec) => nFloat / sec)),
       floatSamples: nFloat,
-      wasmMemoryBytes: train.net.exports.memory.buffer.byteLength,
-      memoryEndBytes: train.net.exports.memoryEnd(),
+      wasmMemoryBytes: runs[0].wasmMemoryBytes,
+      memoryEndBytes: runs[0].memoryEndBytes,
       peakRss: 0,
-      saturations: train.net.saturations,
+      saturations: runs[0].saturations,
     };
+    for (const x of runs) await x.train.net.close();
     if (kernelsToo) {
       progress(`  ${name} kernels: ${nKernel} samples`);
       const { rows, trainSampleSeconds, same } = await kernelRates(
@@ -1042,6 +1500,9 @@ async function main(argv: string[]): Promise<number> {
         synthetic,
       };
     }
+    if (o.epoch.includes(name)) {
+      report.epoch = await epochRun(config, d.train, d.test, d.order, o, name);
+    }
     sampleRss();
     report.peakRss = peakRss;
     reports.push(report);
@@ -1052,12 +1513,20 @@ async function main(argv: string[]): Promise<number> {
   const seconds = (now() - tStart) / 1000;
   if (o.json) {
     const j: Record<string, unknown> = {};
-    for (const r of reports) j[r.name] = { "1": datasetJson(r) };
+    for (const r of reports) {
+      j[r.name] = Object.fromEntries(
+        r.threadRuns.map((x) => [
+          String(x.threads),
+          x.threads === 1 ? datasetJson(r) : threadJson(r, x),
+        ]),
+      );
+    }
     j.machine = {
       ...machine,
       peak_rss_bytes: peakRss,
       vm_hwm_bytes: vmHwm() ?? null,
       wall_seconds: Number(seconds.toFixed(1)),
+      threads: o.threads,
       train_samples_per_run: o.samples,
       runs: o.runs,
       infer_runs: o.inferRuns,
@@ -1069,6 +1538,14 @@ async function main(argv: string[]): Promise<number> {
   }
   if (reports.some((r) => r.kernels && !r.kernels.sameAsTrainSample)) {
     console.error("The kernel-by-kernel sequence ended with other weights than trainSample()");
+    return 1;
+  }
+  if (
+    reports.some((r) =>
+      r.threadRuns.some((x) => !x.sameAsOneThread) || (r.epoch && !r.epoch.samePredictions)
+    )
+  ) {
+    console.error("A multi-threaded network ended with other weights or predictions than 1 thread");
     return 1;
   }
   return 0;
