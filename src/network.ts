@@ -144,8 +144,8 @@ export class Network {
 
   /** Writes linear layer l's master weights (out × in row-major, Q11.20). */
   setWeights(l: number, w: Int32Array): void {
-    const { sizes, strides } = this.params;
-    const nIn = sizes[l - 1], nOut = sizes[l], P = strides[l];
+    const { sizes } = this.params;
+    const nIn = sizes[l - 1], nOut = sizes[l];
     if (w.length !== nIn * nOut) {
       throw new TypeError(
         `Cannot set weights of layer ${l}: ${w.length} values (expected ${nOut} × ${nIn})`,
