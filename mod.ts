@@ -69,8 +69,8 @@ export { findDataset, loadDataset } from "./src/datasets.ts";
 export type { Dataset, DatasetName, Split } from "./src/datasets.ts";
 export { decodeModel, encodeModel, loadModel, saveModel } from "./src/model_file.ts";
 export type { Model, ModelInfo } from "./src/model_file.ts";
-export { evaluate } from "./src/train.ts";
-export type { EvalResult } from "./src/train.ts";
+export { evaluate } from "./src/evaluate.ts";
+export type { EvalResult } from "./src/evaluate.ts";
 export {
   Classifier,
   IMAGE_HEIGHT,

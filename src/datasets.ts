@@ -9,10 +9,16 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type Idx, readIdxFile } from "./idx.ts";
+
+/** node:path and node:url, imported on first use: they cost every cold start ~10 ms otherwise. */
+async function nodePaths() {
+  const [{ join, resolve }, { fileURLToPath }] = await Promise.all([
+    import("node:path"),
+    import("node:url"),
+  ]);
+  return { join, resolve, fileURLToPath };
+}
 
 /** The data sets this module can load. */
 export type DatasetName = "mnist" | "fashion-mnist";
@@ -208,6 +214,7 @@ async function exists(path: string): Promise<boolean> {
 async function filesIn(
   dir: string,
 ): Promise<{ paths: string[]; missing: string[]; present: number }> {
+  const { join } = await nodePaths();
   const paths: string[] = [];
   const missing: string[] = [];
   for (const base of DATASET_FILES) {
@@ -230,9 +237,9 @@ function readEnv(env: FindOptions["env"]): string | undefined {
   }
 }
 
-function repoRoot(): string | undefined {
+async function repoRoot(): Promise<string | undefined> {
   const url = new URL("..", import.meta.url);
-  return url.protocol === "file:" ? fileURLToPath(url) : undefined;
+  return url.protocol === "file:" ? (await nodePaths()).fileURLToPath(url) : undefined;
 }
 
 /**
@@ -268,6 +275,7 @@ function repoRoot(): string | undefined {
  * ```
  */
 export async function findDataset(name: DatasetName, options: FindOptions = {}): Promise<string> {
+  const { join, resolve } = await nodePaths();
   checkName(name);
   const looked: string[] = [];
   const notes: string[] = [];
@@ -304,7 +312,7 @@ export async function findDataset(name: DatasetName, options: FindOptions = {}):
     return fail(` (given by $DESIRE_DATA=${envDir})`);
   }
   const defaults = [resolve("data", name)];
-  const root = repoRoot();
+  const root = await repoRoot();
   if (root !== undefined) defaults.push(resolve(root, "..", "shared", "datasets", name));
   defaults.push(join("/usr/share/datasets", name));
   for (const dir of defaults) {
@@ -324,7 +332,9 @@ function prefixed(name: DatasetName, err: unknown): unknown {
   return new Error(message, { cause: err });
 }
 
-function md5(bytes: Uint8Array): string {
+/** MD5 of `bytes` in hex; node:crypto is imported on first use (it slows every cold start). */
+async function md5(bytes: Uint8Array): Promise<string> {
+  const { createHash } = await import("node:crypto");
   return createHash("md5").update(bytes).digest("hex");
 }
 
@@ -394,6 +404,7 @@ export async function loadSplit(
 ): Promise<Split> {
   checkName(name);
   const verify = options.verify ?? true;
+  const { join } = await nodePaths();
   const prefix = split === "train" ? "train" : "t10k";
   const imagesBase = `${prefix}-images-idx3-ubyte` as const;
   const labelsBase = `${prefix}-labels-idx1-ubyte` as const;
@@ -425,7 +436,7 @@ export async function loadSplit(
       for (
         const [file, base] of [[imagesFile, imagesBase], [labelsFile, labelsBase]] as const
       ) {
-        const actual = md5(file.bytes);
+        const actual = await md5(file.bytes);
         const want = DATASET_MD5[name][base];
         if (actual !== want) {
           throw new Error(
