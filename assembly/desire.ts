@@ -60,8 +60,13 @@ export function backwardFactors(l: i32, kvec: usize, groups: usize): i32 {
   return ng;
 }
 
-/** Desire of layer l − 1 from layer l's desire (l ≥ 2), with layer l's forward weights. */
-export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize): void {
+/**
+ * Desire of layer l − 1 from layer l's desire (l ≥ 2), with layer l's forward weights, for the
+ * inputs i0 ≤ i < i1. With `needed`, only where the update reads it: the first hidden layer's
+ * desire is used by its own update alone, which skips neurons that did not fire or were dropped,
+ * so a training step (l = 2) computes it only for neurons that fired and were kept (0 elsewhere).
+ */
+export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: bool = false): void {
   const P = stride(l);
   const nIn = size(l - 1);
   const kvec = sc + lay(LAY_OFF_KVEC);
@@ -75,7 +80,12 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize): void {
   // chunk ≤ 2^(18 − F); keep a factor 2.
   const chunk: i32 = min(256, 1 << (17 - f));
   const rowBytes = <usize>P << 2;
+  const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
   for (let i = i0; i < i1; i++) {
+    if (needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0)) {
+      store<i32>(out + (<usize>i << 2), 0);
+      continue;
+    }
     const row = fwd + <usize>i * rowBytes;
     let total: i64 = 0;
     for (let gb = 0; gb < ng; gb += chunk) {

@@ -72,7 +72,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   if (train) {
     for (let l = L; l >= 2; l--) {
       const n = size(l - 1);
-      backwardLayerSimd(l, itemStart(n, tid, nt), itemStart(n, tid + 1, nt), sc);
+      backwardLayerSimd(l, itemStart(n, tid, nt), itemStart(n, tid + 1, nt), sc, l == 2);
       barrier(nt);
     }
     // A barrier after each layer: the update and prefix rows of the next layer reuse the

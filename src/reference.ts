@@ -153,8 +153,12 @@ export class ReferenceNet {
     }
   }
 
-  /** Backward pass of layer l ≥ 2: the desire of layer l − 1. */
-  backwardLayer(l: number): void {
+  /**
+   * Backward pass of layer l ≥ 2: the desire of layer l − 1. With `needed`, only where an update
+   * reads it: a training step computes the first hidden layer's desire (l = 2) only for neurons
+   * that fired and were kept, the only ones its update touches; 0 elsewhere.
+   */
+  backwardLayer(l: number, needed = false): void {
     const { n, sizes, strides } = this.p;
     const nIn = sizes[l - 1], P = strides[l];
     const k = new Array<number>(P).fill(0);
@@ -168,6 +172,7 @@ export class ReferenceNet {
     const out = this.desire[l - 1];
     out.fill(0);
     for (let i = 0; i < nIn; i++) {
+      if (needed && (this.words[l - 1][i] === 0 || this.keep[l - 1][i] === 0)) continue;
       let s = 0; // exact: |s| < 2^53
       for (let j = 0; j < P; j++) s += this.fwd[l][i * P + j] * k[j];
       out[i] = (Math.abs(s) >= this.p.thrHid[l] ? 1 : 0) | (s > 0 ? 2 : 0);
@@ -245,7 +250,7 @@ export class ReferenceNet {
     for (let l = 1; l <= L; l++) this.forwardLayer(l, true);
     const predicted = this.predict();
     this.desireOutput(label);
-    for (let l = L; l >= 2; l--) this.backwardLayer(l);
+    for (let l = L; l >= 2; l--) this.backwardLayer(l, l === 2);
     for (let l = 1; l <= L; l++) this.updateLayer(l);
     return predicted;
   }

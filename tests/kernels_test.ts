@@ -306,3 +306,31 @@ Deno.test("an inference-only network evaluates exactly like a full one and refus
     /1 weights beyond ±2\^28/,
   );
 });
+
+Deno.test("trainSample() matches ReferenceNet.trainSample(), desires included", async () => {
+  const c = { ...base, sizes: [784, 61, 30, 10], dropIn: 0.1, seed: 31, gain: 1.6 };
+  const { ex, ref, p } = await makePair(c);
+  const images = randomImages(6, 784, 32);
+  let skipped = 0;
+  for (let s = 0; s < images.length; s++) {
+    new Uint8Array(ex.memory.buffer, ex.imagePtr(), 784).set(images[s]);
+    const label = (3 * s) % 10;
+    assert.equal(ex.trainSample(label, 1, s), ref.trainSample(images[s], label, 1, s));
+    for (let l = 1; l <= p.L; l++) {
+      const ctx = `step ${s}`;
+      expectSame(
+        `desire of layer ${l}`,
+        i32(ex, ex.desirePtr(l), p.strides[l]),
+        ref.desire[l],
+        ctx,
+      );
+      const n = p.sizes[l - 1] * p.strides[l];
+      expectSame(`master weights of layer ${l}`, i32(ex, ex.weightsPtr(l), n), ref.master[l], ctx);
+    }
+    for (let i = 0; i < p.sizes[1]; i++) skipped += ref.words[1][i] === 0 ? 1 : 0;
+  }
+  assert.ok(
+    skipped > 0,
+    "some first-layer neurons were silent, so the skipped desires were tested",
+  );
+});
