@@ -18,7 +18,7 @@ import { Network } from "./network.ts";
 import type { NetConfig } from "./params.ts";
 import { epochRate } from "./params.ts";
 import { shuffledOrder } from "./rng.ts";
-import { type Dataset, loadDataset, type Split } from "./datasets.ts";
+import { type Dataset, loadDataset } from "./datasets.ts";
 import { checkOutDir, type TrainOptions } from "./args.ts";
 import {
   assertTrainable,
