@@ -11,7 +11,7 @@
  * @module
  */
 import { configure, type DesireExports, setRate } from "../src/wasm.ts";
-import { deriveParams, fixedRate } from "../src/params.ts";
+import { defaultConfig, deriveParams, fixedRate } from "../src/params.ts";
 import { kaimingMaster } from "../src/network.ts";
 import { loadDataset } from "../src/datasets.ts";
 import { shuffledOrder } from "../src/rng.ts";
@@ -22,17 +22,7 @@ if (!fileA || !fileB || (mode !== "train" && mode !== "infer")) {
   Deno.exit(2);
 }
 const data = await loadDataset("mnist", { verify: false });
-const config = {
-  sizes: [784, 1600, 800, 10],
-  tsteps: 20,
-  threshold: 1,
-  decay: 2,
-  margin: 4,
-  desireHid: 0.05,
-  desireOut: 0.3,
-  dropIn: 0,
-  dropHid: 0.3,
-};
+const config = defaultConfig([784, 1600, 800, 10]);
 const params = deriveParams(config);
 const initial = kaimingMaster(config.sizes, 0);
 

@@ -31,6 +31,24 @@ export interface NetConfig {
   dropHid: number;
 }
 
+/**
+ * The algorithm's default hyper-parameters (T 20, θ 1, d 2, m 4, δ 0.05/0.30) for a network of
+ * `sizes`, with MNIST's dropout unless given.
+ */
+export function defaultConfig(sizes: number[], dropIn = 0, dropHid = 0.3): NetConfig {
+  return {
+    sizes: [...sizes],
+    tsteps: 20,
+    threshold: 1,
+    decay: 2,
+    margin: 4,
+    desireHid: 0.05,
+    desireOut: 0.3,
+    dropIn,
+    dropHid,
+  };
+}
+
 /** Fraction bits of the master weights (Q11.20). */
 export const MASTER_FRAC = 20;
 /** Master weights are clamped to ±2^28 (|w| ≤ 256 threshold units). */

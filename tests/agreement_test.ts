@@ -9,20 +9,10 @@ import assert from "node:assert/strict";
 import { loadDataset } from "../src/datasets.ts";
 import { classify, FloatNet } from "../src/float_model.ts";
 import { masterToFloat, Network } from "../src/network.ts";
-import { epochRate, type NetConfig } from "../src/params.ts";
+import { defaultConfig, epochRate, type NetConfig } from "../src/params.ts";
 import { shuffledOrder } from "../src/rng.ts";
 
-const CONFIG: NetConfig = {
-  sizes: [784, 200, 10],
-  tsteps: 20,
-  threshold: 1,
-  decay: 2,
-  margin: 4,
-  desireHid: 0.05,
-  desireOut: 0.3,
-  dropIn: 0,
-  dropHid: 0.3,
-};
+const CONFIG: NetConfig = defaultConfig([784, 200, 10]);
 const SEED = 0;
 const EPOCHS = 3;
 const SAMPLES = 10_000;

@@ -3,7 +3,7 @@
 // inputs, kernel by kernel, failing at the first mismatching index with its inputs.
 import assert from "node:assert/strict";
 import { configure, type DesireExports, instantiate, setRate } from "../src/wasm.ts";
-import { deriveParams, fixedRate, type IntParams, toMaster } from "../src/params.ts";
+import { defaultConfig, deriveParams, fixedRate, type IntParams, toMaster } from "../src/params.ts";
 import { popcount, ReferenceNet } from "../src/reference.ts";
 import { drawNormal, sampleKey } from "../src/rng.ts";
 
@@ -262,17 +262,7 @@ Deno.test("desireOutput() clamps counts written by the host", async () => {
 
 Deno.test("an inference-only network evaluates exactly like a full one and refuses to train", async () => {
   const { Network, kaimingMaster } = await import("../src/network.ts");
-  const config = {
-    sizes: [784, 45, 22, 10],
-    tsteps: 20,
-    threshold: 1,
-    decay: 2,
-    margin: 4,
-    desireHid: 0.05,
-    desireOut: 0.3,
-    dropIn: 0,
-    dropHid: 0.3,
-  };
+  const config = defaultConfig([784, 45, 22, 10]);
   const w = kaimingMaster(config.sizes, 21).map((x) => x.map((v) => v * 3));
   const full = await Network.create(config, 21, w);
   const lean = await Network.create(config, 21, w, { inferenceOnly: true });

@@ -4,18 +4,9 @@ import assert from "node:assert/strict";
 import { Network } from "../src/network.ts";
 import { loadDataset } from "../src/datasets.ts";
 import { shuffledOrder } from "../src/rng.ts";
+import { defaultConfig } from "../src/params.ts";
 
-const config = {
-  sizes: [784, 300, 100, 10],
-  tsteps: 20,
-  threshold: 1,
-  decay: 2,
-  margin: 4,
-  desireHid: 0.05,
-  desireOut: 0.3,
-  dropIn: 0.05,
-  dropHid: 0.3,
-};
+const config = defaultConfig([784, 300, 100, 10], 0.05, 0.3);
 
 Deno.test("Network with 1, 2 and 3 threads trains bit-identical weights", async (t) => {
   const data = await loadDataset("mnist");
