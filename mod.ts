@@ -64,9 +64,10 @@
  * @module
  */
 export { kaimingMaster, Network } from "./src/network.ts";
-export type { NetConfig } from "./src/params.ts";
+export type { IntParams, NetConfig } from "./src/params.ts";
+export type { DesireExports } from "./src/wasm.ts";
 export { findDataset, loadDataset } from "./src/datasets.ts";
-export type { Dataset, DatasetName, Split } from "./src/datasets.ts";
+export type { Dataset, DatasetName, FindOptions, LoadOptions, Split } from "./src/datasets.ts";
 export { decodeModel, encodeModel, loadModel, saveModel } from "./src/model_file.ts";
 export type { Model, ModelInfo } from "./src/model_file.ts";
 export { evaluate } from "./src/evaluate.ts";

@@ -51,6 +51,11 @@ const INFLATE_SLICE = 1024;
 
 /** Malformed or unsupported PNG data. */
 export class PngError extends TypeError {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the PNG.
+   */
   constructor(message: string) {
     super(message);
     this.name = "PngError";

@@ -10,33 +10,61 @@ import { wasmBytes } from "./wasm_embedded.ts";
 
 /** The exports of desire.wasm (see assembly/index.ts for one line on each). */
 export interface DesireExports {
+  /** The module's linear memory (imported and shared in the threaded build). */
   memory: WebAssembly.Memory;
+  /** Version of the ABI (docs/ABI.md). */
   abiVersion(): number;
+  /** Offset of the 2048-byte configuration block. */
   configPtr(): number;
+  /** Lays the network out from the configuration; 0 or a negative error code. */
   init(): number;
+  /** Offset of the input image, u8[N0]. */
   imagePtr(): number;
+  /** Offset of layer l's spike words, u32[P_l]. */
   wordsPtr(l: number): number;
+  /** Offset of layer l's keep mask, i32[P_l]. */
   keepPtr(l: number): number;
+  /** Offset of linear layer l's master weights (0 in an inference-only layout). */
   weightsPtr(l: number): number;
+  /** Offset of linear layer l's forward weights. */
   forwardWeightsPtr(l: number): number;
+  /** Offset of layer l's desire, i32[P_l]. */
   desirePtr(l: number): number;
+  /** Offset of the output spike counts. */
   countsPtr(): number;
+  /** First byte after the layout. */
   memoryEnd(): number;
+  /** Clamps layer l's master weights and rewrites its forward copy. */
   syncForward(l: number): number;
+  /** Moves weights written at importPtr(l) (out × in) into the kernel layout; clamped count. */
   importWeights(l: number): number;
+  /** Where the host writes layer l's weights for importWeights. */
   importPtr(l: number): number;
+  /** Saturation events since init. */
   saturations(): number;
+  /** Resets the saturation counters. */
   resetSaturations(): void;
+  /** Sets the random key of a sample. */
   beginSample(epoch: number, index: number): void;
+  /** Keep masks and input spike words. */
   encode(train: number): number;
+  /** Forward pass of linear layer l. */
   forwardLayer(l: number, train: number): number;
+  /** Output counts; the class, or −1 on a tie. */
   predict(): number;
+  /** Output desire for a label. */
   desireOutput(label: number): number;
+  /** Desire of layer l − 1 from layer l's. */
   backwardLayer(l: number): number;
+  /** STDP update of layer l. */
   updateLayer(l: number): number;
+  /** One whole training step; the prediction made during it. */
   trainSample(label: number, epoch: number, index: number): number;
+  /** Evaluation pass; the class, or −1 on a tie. */
   inferSample(): number;
+  /** Threaded build: thread 0's part of the step in the argument words. */
   runSample(): number;
+  /** Threaded build: a worker's loop until CFG_STOP. */
   workerLoop(tid: number): number;
 }
 
