@@ -59,29 +59,35 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     encodeInput();
   }
   barrier(nt);
-  for (let l = 1; l <= L; l++) {
+  for (let l = 1; l < L; l++) {
     const P = stride(l);
     forwardLayerSimd(l, train, laneStart(P, tid, nt), laneStart(P, tid + 1, nt), sc);
     barrier(nt);
   }
+  // The output layer is small (10 neurons): thread 0 alone runs its forward pass, the counts,
+  // the output desire, its backward pass and its update, which saves three barriers a step.
   if (tid == 0) {
+    forwardLayerSimd(L, train, 0, stride(L), sc);
     setCfg(CFG_RESULT, outputCounts());
-    if (train) outputDesire(label);
+    if (train) {
+      outputDesire(label);
+      if (L >= 2) backwardLayerSimd(L, 0, size(L - 1), sc, L == 2);
+      updateLayerSimd(L, 0, stride(L), sc);
+    }
   }
+  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
   barrier(nt);
-  if (train) {
-    for (let l = L; l >= 2; l--) {
-      const n = size(l - 1);
-      backwardLayerSimd(l, itemStart(n, tid, nt), itemStart(n, tid + 1, nt), sc, l == 2);
-      barrier(nt);
-    }
-    // A barrier after each layer: the update and prefix rows of the next layer reuse the
-    // same buffers with another stride.
-    for (let l = 1; l <= L; l++) {
-      const P = stride(l);
-      updateLayerSimd(l, laneStart(P, tid, nt), laneStart(P, tid + 1, nt), sc);
-      barrier(nt);
-    }
+  for (let l = L - 1; l >= 2; l--) {
+    const n = size(l - 1);
+    backwardLayerSimd(l, itemStart(n, tid, nt), itemStart(n, tid + 1, nt), sc, l == 2);
+    barrier(nt);
+  }
+  // A barrier after each layer: the update and prefix rows of the next layer reuse the same
+  // buffers with another stride.
+  for (let l = 1; l < L; l++) {
+    const P = stride(l);
+    updateLayerSimd(l, laneStart(P, tid, nt), laneStart(P, tid + 1, nt), sc);
+    barrier(nt);
   }
   return cfg(CFG_RESULT);
 }
