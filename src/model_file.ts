@@ -151,6 +151,7 @@ export function modelMetadata(
  *
  * @param info Configuration and run metadata.
  * @param weights Master weights per linear layer (out × in, Q11.20).
+ * @param extra More string metadata (e.g. a checkpoint's run state); it may override keys.
  * @returns The file's bytes.
  *
  * @example Round trip
@@ -169,13 +170,17 @@ export function modelMetadata(
  * assert.deepEqual(m.weights[1], weights[1]);
  * ```
  */
-export function encodeModel(info: ModelInfo, weights: Int32Array[]): Uint8Array {
+export function encodeModel(
+  info: ModelInfo,
+  weights: Int32Array[],
+  extra: Record<string, string> = {},
+): Uint8Array {
   const tensors: Record<string, { dtype: "I32"; shape: number[]; data: Int32Array }> = {};
   const s = info.config.sizes;
   for (let k = 0; k < weights.length; k++) {
     tensors[`linear.${k}.weight`] = { dtype: "I32", shape: [s[k + 1], s[k]], data: weights[k] };
   }
-  return encodeSafetensors(tensors, modelMetadata(info));
+  return encodeSafetensors(tensors, { ...modelMetadata(info), ...extra });
 }
 
 /** Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename. */

@@ -30,7 +30,7 @@ import {
   saveModel,
   writeFileAtomic,
 } from "./model_file.ts";
-import { decodeSafetensors, encodeSafetensors, type TensorInput } from "./safetensors.ts";
+import { decodeSafetensors } from "./safetensors.ts";
 import { DATASET_NAMES, type DatasetName } from "./datasets.ts";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 
@@ -238,13 +238,7 @@ export function encodeCheckpoint(
   weights: Int32Array[],
   state: CheckpointState,
 ): Uint8Array {
-  const model = decodeSafetensors(encodeModel(info, weights), "checkpoint");
-  const tensors: Record<string, TensorInput> = {};
-  for (const [name, t] of model.tensors) {
-    tensors[name] = { dtype: t.dtype, shape: t.shape, data: t.bytes };
-  }
   const meta: Record<string, string> = {
-    ...model.metadata,
     kind: "checkpoint",
     checkpoint_version: String(CHECKPOINT_VERSION),
     position: String(state.position),
@@ -259,7 +253,7 @@ export function encodeCheckpoint(
   };
   if (state.best >= 0) meta.best_test_accuracy = String(state.best);
   if (state.lastRecord) meta.last_record = JSON.stringify(state.lastRecord);
-  return encodeSafetensors(tensors, meta);
+  return encodeModel(info, weights, meta);
 }
 
 function resumeError(path: string, what: string): never {
