@@ -18,14 +18,7 @@ import {
   TRAIN_HELP,
   UsageError,
 } from "./src/args.ts";
-import {
-  evalOnly,
-  type EvalResult,
-  evaluate,
-  type Reporter,
-  runTraining,
-  threadCount,
-} from "./src/train.ts";
+import { evalOnly, evaluateModel, type Reporter, runTraining } from "./src/train.ts";
 import { loadModel, saveModel, writeFileAtomic } from "./src/model_file.ts";
 import { parseArgs } from "node:util";
 import { encodeFloatModel, FIRST_LINEAR_INDEX, type FloatDtype } from "./src/float_io.ts";
@@ -35,8 +28,7 @@ import {
   encodeCompactModel,
   parseScaleMethod,
 } from "./src/compact.ts";
-import { type DatasetName, loadDataset } from "./src/datasets.ts";
-import { Network } from "./src/network.ts";
+import type { DatasetName } from "./src/datasets.ts";
 
 const encoder = new TextEncoder();
 
@@ -57,16 +49,7 @@ async function evalCommand(argv: string[]): Promise<void> {
   }
   const model = await loadModel(o.modelPath);
   const dataset = (o.dataset ?? model.dataset) as DatasetName;
-  const data = await loadDataset(dataset, { dataDir: o.dataDir });
-  const net = await Network.create(model.config, model.seed, model.weights, {
-    threads: threadCount(o.threads),
-  });
-  let res: EvalResult;
-  try {
-    res = evaluate(net, data.test, o.limit);
-  } finally {
-    await net.close();
-  }
+  const res = await evaluateModel(model, dataset, o);
   if (o.json) {
     console.log(JSON.stringify({
       accuracy: res.accuracy,

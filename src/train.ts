@@ -174,16 +174,7 @@ export async function evalOnly(o: TrainOptions, r: Reporter): Promise<EvalResult
   const model = await loadModel(o.modelPath!);
   const config = mergeModelConfig(model, o, o.modelPath!);
   const dataset = o.explicit.has("dataset") ? o.dataset : model.dataset as TrainOptions["dataset"];
-  const data = await loadDataset(dataset, { dataDir: o.dataDir });
-  const net = await Network.create(config, model.seed, model.weights, {
-    threads: threadCount(o.threads),
-  });
-  let res: EvalResult;
-  try {
-    res = evaluate(net, data.test);
-  } finally {
-    await net.close();
-  }
+  const res = await evaluateModel({ ...model, config }, dataset, o);
   r.line(
     `${o.modelPath}: test accuracy ${
       pct(res.accuracy)
@@ -191,6 +182,27 @@ export async function evalOnly(o: TrainOptions, r: Reporter): Promise<EvalResult
       `${res.samplesPerSecond.toFixed(0)} samples/s`,
   );
   return res;
+}
+
+/**
+ * Evaluates a loaded model on a dataset's test split (`eval`, `train --eval`): an
+ * inference-only network (no master weights), `threads` threads, the first `limit` samples.
+ */
+export async function evaluateModel(
+  model: Model,
+  dataset: DatasetName,
+  options: { dataDir?: string; threads?: number; limit?: number } = {},
+): Promise<EvalResult> {
+  const data = await loadDataset(dataset, { dataDir: options.dataDir });
+  const net = await Network.create(model.config, model.seed, model.weights, {
+    threads: threadCount(options.threads),
+    inferenceOnly: true,
+  });
+  try {
+    return evaluate(net, data.test, options.limit);
+  } finally {
+    await net.close();
+  }
 }
 
 // ---------------------------------------------------------------- checkpoints
