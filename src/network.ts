@@ -86,6 +86,7 @@ export class Network {
   #image: Uint8Array;
   #counts: Int32Array;
   #pool?: ThreadPool;
+  #inferenceOnly: boolean;
 
   private constructor(
     config: NetConfig,
@@ -99,6 +100,8 @@ export class Network {
     this.seed = seed;
     this.#ex = ex;
     this.#pool = pool;
+    this.#inferenceOnly =
+      new Int32Array(ex.memory.buffer, ex.configPtr(), 128)[CFG.INFER_ONLY] !== 0;
     this.#image = new Uint8Array(ex.memory.buffer, ex.imagePtr(), params.sizes[0]);
     this.#counts = new Int32Array(ex.memory.buffer, ex.countsPtr(), params.sizes[params.L]);
   }
@@ -201,7 +204,7 @@ export class Network {
 
   /** True when built with `inferenceOnly` (forward weights only: less memory, faster start). */
   get inferenceOnly(): boolean {
-    return new Int32Array(this.#ex.memory.buffer, this.#ex.configPtr(), 128)[CFG.INFER_ONLY] !== 0;
+    return this.#inferenceOnly;
   }
 
   /** Threads the steps run on. */
