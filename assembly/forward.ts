@@ -4,21 +4,29 @@
 //   fwd[l]:    i32[nIn × P], row i = weights from input i to every neuron, Q.F[l]
 //   words[l−1]: u32[nIn], bit t = input fired in step t (before this layer's delay)
 //   keep[l]:   i32[P], −1 kept / 0 dropped
-//   cur:       i32[T × P] scratch: cur[t][j] = Σ_i fwd[i][j] · b_i(t)
 //   words[l]:  u32[P] out, bit t = neuron fired in step t
 // Input word of layer l: b_i = words[l−1][i] for l = 1, (words[l−1][i] << 1) & mask for l > 1.
+// Current of step t: cur[t][j] = Σ_i fwd[i][j] · b_i(t).
 // Membrane, per step t: u ← u − (u >> d) (= ⌈λu⌉); u += cur[t][j] (saturating, counted);
 //   fire iff kept and u ≥ θ; on a spike u −= θ.
 // The current is a sum of weight rows selected by spike bits: no multiplications.
 // |fwd| ≤ 2^(F+8) and nIn · 2^(F+8) < 2^31 (checked by init), so the current cannot overflow.
+//
+// Loop order: 32 neurons at a time, their current in 8 SIMD registers, step by step: the rows
+// of the inputs that fire in step t are added from per-step lists of row offsets, then the
+// membranes of those 32 neurons advance one step. The chunk of an active input's row is one
+// 128-byte piece that stays in L1 after its first visit, and the current never goes to memory.
+// Lists per step t, built once per layer from the input words (thread area, LAY_OFF_LIST):
+//   rise[t]: inputs whose run of spikes starts at t, fall[t]: whose run ended at t − 1,
+//   spike[t]: inputs that fire at t (each input goes to rise/fall or to spike, whichever
+//   gives fewer entries). A running sum R over rise − fall carries the first kind from step
+//   to step: cur[t] = R(t) + Σ_{spike[t]} rows. Integer adds are exact, so the order and the
+//   choice change nothing but the work.
 
 import {
   CFG_D, CFG_L, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
-  LAY_CUR, LAY_FWD, LAY_KEEP, LAY_UPD, LAY_WORDS, cfg, lay, setCfg, size, stepMask, stride,
+  LAY_FWD, LAY_KEEP, LAY_OFF_LIST, LAY_WORDS, cfg, lay, setCfg, size, stepMask, stride,
 } from "./layout";
-
-/** Neurons per block of the current buffer: T × BLOCK i32 stay in L1. */
-const BLOCK: i32 = 256;
 
 /** Collects the inputs of layer l that spike at least once: returns their count. */
 // @ts-ignore: decorator
@@ -39,131 +47,226 @@ const BLOCK: i32 = 256;
   return na;
 }
 
-/** Adds (sign > 0) or subtracts row `row` into row `dst`, lanes [0, len): SIMD main loop + tail. */
+/** Offsets in the list area: membrane state of a chunk, saved R, list bounds, entries. */
+const LS_W: usize = 128; //    v128[8] spike words of the chunk's 32 neurons (membranes at 0)
+const LS_R: usize = 256; //    v128[8] the running sum R while the spike rows are added
+const LS_BEG: usize = 384; //  u32[3T + 1]: entries of list k = 3t + kind are [beg[k], beg[k + 1])
+const LS_POS: usize = 784; //  u32[3T]: write cursors while the lists are filled
+const LS_ENT: usize = 1280; // u32[≤ T · nIn]: byte offsets of weight rows (i · 4P)
+
+/** Adds one to the u32 at p. */
 // @ts-ignore: decorator
-@inline function rowAcc(dst: usize, row: usize, len: i32, add: bool): void {
-  const len16 = len & ~15;
-  let k: i32 = 0;
-  if (add) {
-    for (; k < len16; k += 16) {
-      const o = <usize>k << 2;
-      v128.store(dst + o, i32x4.add(v128.load(dst + o), v128.load(row + o)));
-      v128.store(dst + o, i32x4.add(v128.load(dst + o, 16), v128.load(row + o, 16)), 16);
-      v128.store(dst + o, i32x4.add(v128.load(dst + o, 32), v128.load(row + o, 32)), 32);
-      v128.store(dst + o, i32x4.add(v128.load(dst + o, 48), v128.load(row + o, 48)), 48);
+@inline function bump(p: usize): void {
+  store<u32>(p, load<u32>(p) + 1);
+}
+
+/** Appends `off` to list k (cursor at pos + 4k). */
+// @ts-ignore: decorator
+@inline function append(pos: usize, ent: usize, k: usize, off: u32): void {
+  const c = pos + (k << 2);
+  const q = load<u32>(c);
+  store<u32>(ent + (<usize>q << 2), off);
+  store<u32>(c, q + 1);
+}
+
+/** True when an input with word w goes to the rise/fall lists (fewer entries than spikes). */
+// @ts-ignore: decorator
+@inline function runny(w: u32, mask: u32): bool {
+  return popcnt(w & ~(w << 1)) + popcnt(~w & (w << 1) & mask) < popcnt(w);
+}
+
+/**
+ * Builds the step lists of the active inputs (act, actw from activeInputs) in the list area
+ * `ls`: list 3t + 0 rise, 3t + 1 fall, 3t + 2 spike (see the top of this file).
+ */
+function buildLists(na: i32, act: usize, actw: usize, ls: usize, rowBytes: usize): void {
+  const T = cfg(CFG_T);
+  const mask = stepMask();
+  const beg = ls + LS_BEG, pos = ls + LS_POS, ent = ls + LS_ENT;
+  memory.fill(beg, 0, <usize>(3 * T + 1) << 2);
+  // Counts, one entry to the right, then prefix sums: beg[k] = entries of the lists before k.
+  for (let a = 0; a < na; a++) {
+    const w = load<u32>(actw + (<usize>a << 2));
+    if (runny(w, mask)) {
+      let rise = w & ~(w << 1), fall = ~w & (w << 1) & mask;
+      for (; rise != 0; rise &= rise - 1) bump(beg + ((<usize>ctz(rise) * 3 + 1) << 2));
+      for (; fall != 0; fall &= fall - 1) bump(beg + ((<usize>ctz(fall) * 3 + 2) << 2));
+    } else {
+      for (let b = w; b != 0; b &= b - 1) bump(beg + ((<usize>ctz(b) * 3 + 3) << 2));
     }
-    for (; k < len; k += 4) {
-      const o = <usize>k << 2;
-      v128.store(dst + o, i32x4.add(v128.load(dst + o), v128.load(row + o)));
-    }
-  } else {
-    for (; k < len16; k += 16) {
-      const o = <usize>k << 2;
-      v128.store(dst + o, i32x4.sub(v128.load(dst + o), v128.load(row + o)));
-      v128.store(dst + o, i32x4.sub(v128.load(dst + o, 16), v128.load(row + o, 16)), 16);
-      v128.store(dst + o, i32x4.sub(v128.load(dst + o, 32), v128.load(row + o, 32)), 32);
-      v128.store(dst + o, i32x4.sub(v128.load(dst + o, 48), v128.load(row + o, 48)), 48);
-    }
-    for (; k < len; k += 4) {
-      const o = <usize>k << 2;
-      v128.store(dst + o, i32x4.sub(v128.load(dst + o), v128.load(row + o)));
+  }
+  for (let k = 1; k <= 3 * T; k++) {
+    const o = beg + (<usize>k << 2);
+    store<u32>(o, load<u32>(o) + load<u32>(o - 4));
+  }
+  memory.copy(pos, beg, <usize>(3 * T) << 2);
+  for (let a = 0; a < na; a++) {
+    const w = load<u32>(actw + (<usize>a << 2));
+    const off = <u32>(<usize>load<u32>(act + (<usize>a << 2)) * rowBytes);
+    if (runny(w, mask)) {
+      let rise = w & ~(w << 1), fall = ~w & (w << 1) & mask;
+      for (; rise != 0; rise &= rise - 1) append(pos, ent, <usize>ctz(rise) * 3, off);
+      for (; fall != 0; fall &= fall - 1) append(pos, ent, <usize>ctz(fall) * 3 + 1, off);
+    } else {
+      for (let b = w; b != 0; b &= b - 1) append(pos, ent, <usize>ctz(b) * 3 + 2, off);
     }
   }
 }
 
 /**
- * Layer l's input current of every step (SIMD column sums), as two buffers whose combination
- * the membrane pass forms: cur[t][j] + Σ_{s ≤ t} del[s][j] = Σ_i fwd[i][j] · b_i(t).
- * An input whose word has fewer run boundaries than spikes (a pixel that fires every step)
- * adds its row at the start of each run of spikes and subtracts it after the end (del);
- * any other input adds its row at every spike (cur). Integer adds are exact, so both give the
- * same current bit for bit; the choice only saves work.
+ * One step of 4 membranes: u at st, spike words at st + LS_W, input current `cin`.
+ * Returns the number of saturated adds.
  */
-export function currentSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
-  const T = cfg(CFG_T);
-  const P = stride(l);
-  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
-  const cur = lay(LAY_CUR), del = lay(LAY_UPD);
-  const fwd = lay(LAY_FWD + l);
-  const na = activeInputs(l, act, actw);
-  const mask = stepMask();
-  const rowBytes = <usize>P << 2;
-  for (let t = 0; t < T; t++) {
-    memory.fill(cur + <usize>t * rowBytes + (<usize>j0 << 2), 0, <usize>(j1 - j0) << 2);
-    memory.fill(del + <usize>t * rowBytes + (<usize>j0 << 2), 0, <usize>(j1 - j0) << 2);
+// @ts-ignore: decorator
+@inline function membraneStep(
+  st: usize, cin: v128, d: i32, vthr: v128, kept: v128, bit: v128,
+): i32 {
+  let u = v128.load(st);
+  u = i32x4.sub(u, i32x4.shr_s(u, d));
+  let r = i32x4.add(u, cin);
+  // Signed overflow iff u and cin share a sign that r does not.
+  const ovf = i32x4.shr_s(v128.and(v128.xor(u, r), v128.xor(cin, r)), 31);
+  let sat: i32 = 0;
+  if (v128.any_true(ovf)) {
+    sat = <i32>popcnt(i32x4.bitmask(ovf));
+    r = v128.bitselect(v128.xor(i32x4.shr_s(u, 31), i32x4.splat(0x7fffffff)), r, ovf);
   }
-  for (let jb = j0; jb < j1; jb += BLOCK) {
-    const len = min(BLOCK, j1 - jb);
-    const off = <usize>jb << 2;
-    for (let a = 0; a < na; a++) {
-      const i = <usize>load<u32>(act + (<usize>a << 2));
-      const w = load<u32>(actw + (<usize>a << 2));
-      const row = fwd + i * rowBytes + off;
-      let rise = w & ~(w << 1);
-      let fall = ~w & (w << 1) & mask;
-      if (popcnt(rise) + popcnt(fall) < popcnt(w)) {
-        while (rise != 0) {
-          rowAcc(del + <usize>ctz(rise) * rowBytes + off, row, len, true);
-          rise &= rise - 1;
-        }
-        while (fall != 0) {
-          rowAcc(del + <usize>ctz(fall) * rowBytes + off, row, len, false);
-          fall &= fall - 1;
-        }
-      } else {
-        let b = w;
-        while (b != 0) {
-          rowAcc(cur + <usize>ctz(b) * rowBytes + off, row, len, true);
-          b &= b - 1;
-        }
-      }
-    }
-  }
+  const fire = v128.and(i32x4.ge_s(r, vthr), kept);
+  v128.store(st, i32x4.sub(r, v128.and(fire, vthr)));
+  v128.store(st + LS_W, v128.or(v128.load(st + LS_W), v128.and(fire, bit)));
+  return sat;
 }
 
-/** Membrane dynamics of layer l over T steps from cur: writes words[l] (SIMD over neurons). */
-export function membraneSimd(l: i32, train: bool, j0: i32, j1: i32, sc: usize): void {
+/**
+ * 32 neurons (main loop): `base` = their column in row 0 of fwd, keep and out at their lane.
+ * Returns the number of saturated membrane adds.
+ */
+function forwardChunk32(
+  base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize,
+): i32 {
+  const beg = ls + LS_BEG, ent = ls + LS_ENT, rs = ls + LS_R;
+  let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  memory.fill(ls, 0, 256);
+  let sat: i32 = 0;
+  for (let t = 0; t < T; t++) {
+    const bt = beg + <usize>t * 12;
+    let q = load<u32>(bt);
+    const e0 = load<u32>(bt, 4), e1 = load<u32>(bt, 8), e2 = load<u32>(bt, 12);
+    for (; q < e0; q++) {
+      const p = base + <usize>load<u32>(ent + (<usize>q << 2));
+      a0 = i32x4.add(a0, v128.load(p));
+      a1 = i32x4.add(a1, v128.load(p, 16));
+      a2 = i32x4.add(a2, v128.load(p, 32));
+      a3 = i32x4.add(a3, v128.load(p, 48));
+      a4 = i32x4.add(a4, v128.load(p, 64));
+      a5 = i32x4.add(a5, v128.load(p, 80));
+      a6 = i32x4.add(a6, v128.load(p, 96));
+      a7 = i32x4.add(a7, v128.load(p, 112));
+    }
+    for (; q < e1; q++) {
+      const p = base + <usize>load<u32>(ent + (<usize>q << 2));
+      a0 = i32x4.sub(a0, v128.load(p));
+      a1 = i32x4.sub(a1, v128.load(p, 16));
+      a2 = i32x4.sub(a2, v128.load(p, 32));
+      a3 = i32x4.sub(a3, v128.load(p, 48));
+      a4 = i32x4.sub(a4, v128.load(p, 64));
+      a5 = i32x4.sub(a5, v128.load(p, 80));
+      a6 = i32x4.sub(a6, v128.load(p, 96));
+      a7 = i32x4.sub(a7, v128.load(p, 112));
+    }
+    const spikes = q < e2;
+    if (spikes) {
+      v128.store(rs, a0);
+      v128.store(rs, a1, 16);
+      v128.store(rs, a2, 32);
+      v128.store(rs, a3, 48);
+      v128.store(rs, a4, 64);
+      v128.store(rs, a5, 80);
+      v128.store(rs, a6, 96);
+      v128.store(rs, a7, 112);
+      for (; q < e2; q++) {
+        const p = base + <usize>load<u32>(ent + (<usize>q << 2));
+        a0 = i32x4.add(a0, v128.load(p));
+        a1 = i32x4.add(a1, v128.load(p, 16));
+        a2 = i32x4.add(a2, v128.load(p, 32));
+        a3 = i32x4.add(a3, v128.load(p, 48));
+        a4 = i32x4.add(a4, v128.load(p, 64));
+        a5 = i32x4.add(a5, v128.load(p, 80));
+        a6 = i32x4.add(a6, v128.load(p, 96));
+        a7 = i32x4.add(a7, v128.load(p, 112));
+      }
+    }
+    const bit = i32x4.splat(1 << t);
+    sat += membraneStep(ls, a0, d, vthr, v128.load(keep), bit);
+    sat += membraneStep(ls + 16, a1, d, vthr, v128.load(keep, 16), bit);
+    sat += membraneStep(ls + 32, a2, d, vthr, v128.load(keep, 32), bit);
+    sat += membraneStep(ls + 48, a3, d, vthr, v128.load(keep, 48), bit);
+    sat += membraneStep(ls + 64, a4, d, vthr, v128.load(keep, 64), bit);
+    sat += membraneStep(ls + 80, a5, d, vthr, v128.load(keep, 80), bit);
+    sat += membraneStep(ls + 96, a6, d, vthr, v128.load(keep, 96), bit);
+    sat += membraneStep(ls + 112, a7, d, vthr, v128.load(keep, 112), bit);
+    if (spikes) {
+      a0 = v128.load(rs);
+      a1 = v128.load(rs, 16);
+      a2 = v128.load(rs, 32);
+      a3 = v128.load(rs, 48);
+      a4 = v128.load(rs, 64);
+      a5 = v128.load(rs, 80);
+      a6 = v128.load(rs, 96);
+      a7 = v128.load(rs, 112);
+    }
+  }
+  memory.copy(out, ls + LS_W, 128);
+  return sat;
+}
+
+/** 4 neurons (the tail after the 32-neuron chunks); arguments as forwardChunk32. */
+function forwardChunk4(
+  base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize,
+): i32 {
+  const beg = ls + LS_BEG, ent = ls + LS_ENT;
+  let a = i32x4.splat(0);
+  v128.store(ls, a);
+  v128.store(ls + LS_W, a);
+  const kept = v128.load(keep);
+  let sat: i32 = 0;
+  for (let t = 0; t < T; t++) {
+    const bt = beg + <usize>t * 12;
+    let q = load<u32>(bt);
+    const e0 = load<u32>(bt, 4), e1 = load<u32>(bt, 8), e2 = load<u32>(bt, 12);
+    for (; q < e0; q++) a = i32x4.add(a, v128.load(base + <usize>load<u32>(ent + (<usize>q << 2))));
+    for (; q < e1; q++) a = i32x4.sub(a, v128.load(base + <usize>load<u32>(ent + (<usize>q << 2))));
+    let c = a;
+    for (; q < e2; q++) c = i32x4.add(c, v128.load(base + <usize>load<u32>(ent + (<usize>q << 2))));
+    sat += membraneStep(ls, c, d, vthr, kept, i32x4.splat(1 << t));
+  }
+  v128.store(out, v128.load(ls + LS_W));
+  return sat;
+}
+
+/**
+ * Layer l's forward pass over all T steps for neurons [j0, j1) (multiples of 4): words[l]
+ * from words[l−1] and fwd[l]. `sc` is the calling thread's scratch area.
+ */
+export function forwardLayerSimd(l: i32, train: bool, j0: i32, j1: i32, sc: usize): void {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
-  const P = stride(l);
-  const thr = cfg(train ? CFG_THR_TRAIN + l : CFG_THR_EVAL + l);
-  const cur = lay(LAY_CUR), del = lay(LAY_UPD);
-  const keep = lay(LAY_KEEP + l);
-  const out = lay(LAY_WORDS + l);
-  const vthr = i32x4.splat(thr);
-  const vmax = i32x4.splat(0x7fffffff);
-  const rowBytes = <usize>P << 2;
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW), ls = sc + lay(LAY_OFF_LIST);
+  const na = activeInputs(l, act, actw);
+  buildLists(na, act, actw, ls, <usize>stride(l) << 2);
+  const vthr = i32x4.splat(cfg(train ? CFG_THR_TRAIN + l : CFG_THR_EVAL + l));
+  const fwd = lay(LAY_FWD + l), keep = lay(LAY_KEEP + l), out = lay(LAY_WORDS + l);
   let sat: i32 = 0;
-  for (let j = j0; j < j1; j += 4) {
+  let j = j0;
+  for (; j + 32 <= j1; j += 32) {
     const o = <usize>j << 2;
-    const kept = v128.load(keep + o);
-    let u = i32x4.splat(0);
-    let word = i32x4.splat(0);
-    let run = i32x4.splat(0);
-    for (let t = 0; t < T; t++) {
-      u = i32x4.sub(u, i32x4.shr_s(u, d));
-      run = i32x4.add(run, v128.load(del + <usize>t * rowBytes + o));
-      const cin = i32x4.add(v128.load(cur + <usize>t * rowBytes + o), run);
-      let r = i32x4.add(u, cin);
-      // Signed overflow iff u and cin share a sign that r does not.
-      const ovf = i32x4.shr_s(v128.and(v128.xor(u, r), v128.xor(cin, r)), 31);
-      if (v128.any_true(ovf)) {
-        sat += <i32>popcnt(i32x4.bitmask(ovf));
-        r = v128.bitselect(v128.xor(i32x4.shr_s(u, 31), vmax), r, ovf);
-      }
-      const fire = v128.and(i32x4.ge_s(r, vthr), kept);
-      u = i32x4.sub(r, v128.and(fire, vthr));
-      word = v128.or(word, v128.and(fire, i32x4.splat(1 << t)));
-    }
-    v128.store(out + o, word);
+    sat += forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
+  }
+  for (; j < j1; j += 4) {
+    const o = <usize>j << 2;
+    sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
   }
   if (sat != 0) addSaturations(sc, sat);
-}
-
-/** Layer l's forward pass over all T steps: words[l] from words[l−1] and fwd[l]. */
-export function forwardLayerSimd(l: i32, train: bool, j0: i32, j1: i32, sc: usize): void {
-  currentSimd(l, j0, j1, sc);
-  membraneSimd(l, train, j0, j1, sc);
 }
 
 /** counts[j] = popcount(words[L][j]); returns the predicted class, or −1 on a tie for the top. */

@@ -2,7 +2,7 @@
 
 import {
   CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
-  LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_OFF_ACTW, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC,
+  LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_OFF_ACTW, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC, LAY_OFF_LIST,
   LAY_THREAD_BASE, LAY_THREAD_BYTES, CFG_THREADS, CFG_INFER_ONLY, LAY_STAGE, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
   LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
   CFG_SHAPE_HASH, shapeHash,
@@ -67,7 +67,9 @@ export function initLayout(): i32 {
   setLay(LAY_OFF_GROUPS, <usize>(2 * a4));
   setLay(LAY_OFF_KVEC, <usize>(3 * a4));
   setLay(LAY_OFF_MISC, <usize>(4 * a4));
-  const tb = 4 * a4 + 320;
+  // The forward pass's step lists: 1280 bytes of state and bounds, then ≤ T·N_{l−1} entries.
+  setLay(LAY_OFF_LIST, <usize>(4 * a4 + 320));
+  const tb = 4 * a4 + 320 + 1280 + ((<u64>T * <u64>pmax * 4 + 63) & ~(<u64>63));
   setLay(LAY_THREAD_BYTES, <usize>tb);
   setLay(LAY_THREAD_BASE, <usize>p);
   p = align64(p + tb * <u64>nt);
