@@ -54,7 +54,7 @@ export const CFG_BYTES: i32 = 2048;
 // ---- layout table (i32 words after the configuration), written by init() ----
 export const LAY_BASE: i32 = CFG_BYTES;
 export const LAY_IMAGE: i32 = 0; //      u8[N0]
-export const LAY_CUR: i32 = 1; //        i32[T × Pmax]: per-step input current
+export const LAY_CUR: i32 = 1; //        i32[T × Pmax]: prefix sums of the update rows (stdp.ts)
 export const LAY_UPD: i32 = 2; //        i32[T × Pmax]: per-step update rows U
 export const LAY_OFF_KVEC: i32 = 3; //   offset in a thread area of i32[Pmax]: backward factors
 export const LAY_THREAD_BASE: i32 = 4; // per-thread scratch areas, THREADS of them; offset 0: u32[Pmax] active inputs

@@ -435,7 +435,7 @@ function gateCases(data: Map<DatasetName, { split: Split; order: Uint32Array }>)
   const cases: GateCase[] = [
     small([784, 37, 13, 10], 0, 0.3, 1, 1.5),
     small([784, 53, 22, 10], 0.05, 0.4, 2, 1.5),
-    // More than one 256-neuron block of the forward kernel, with a tail.
+    // Several 32-neuron chunks of the forward kernel and a 4-lane tail (301 → 304 = 9·32 + 16).
     small([784, 301, 10], 0, 0.3, 3, 1.5),
   ];
   for (const [name, d] of data) {
