@@ -12,7 +12,9 @@
  *    The thread counts are interleaved run by run (order reversed every other run), so that load
  *    drift hits them alike; the ratios are against 1 thread.
  * 3. Inference throughput over all 10,000 test images on the network of the last run, for each
- *    thread count (interleaved likewise); the networks must agree on every prediction.
+ *    thread count (interleaved likewise); the networks must agree on every prediction. Then the
+ *    same training and inference through desire.wasm in Node.js (tests/node_host.mjs, if a
+ *    Node.js is on PATH), which must end with the same weights and predictions.
  * 4. MNIST only, 1 thread: per-kernel time and rates through the raw exports (effective operation
  *    counts), and the bound they are held against: a hand-assembled i32x4 column-sum loop
  *    (bench/limit.ts) and forwardLayer on synthetic layers whose every input fires.
@@ -39,6 +41,8 @@ import { FloatNet } from "../src/float_model.ts";
 import { parseTrainArgs } from "../src/args.ts";
 import { configFromOptions } from "../src/train.ts";
 import { columnSum, type LimitResult, measureColumnSum } from "./limit.ts";
+import { encodeModel } from "../src/model_file.ts";
+import { findNode } from "../tests/tools.ts";
 
 // ------------------------------------------------------------------------------------ options
 
@@ -629,6 +633,88 @@ async function threadRuns(
   });
 }
 
+// ---------------------------------------------------------------------------- Node.js host
+/** The same training and inference through desire.wasm in Node.js (tests/node_host.mjs). */
+interface NodeResult {
+  /** `node vX.Y.Z`, or why the run was skipped. */
+  runtime: string;
+  trainRate?: number;
+  inferRate?: number;
+  sameWeights?: boolean;
+  samePredictions?: boolean;
+}
+
+const NODE_HOST = new URL("../tests/node_host.mjs", import.meta.url).pathname;
+const WASM_PATH = new URL("../desire.wasm", import.meta.url).pathname;
+
+/**
+ * Trains desire.wasm in Node.js on the same samples as the 1-thread runs (from the same Kaiming
+ * weights, same (epoch, index) draws) and infers the test set, through tests/node_host.mjs (a
+ * host written from docs/ABI.md alone). Node.js has WebAssembly trap handlers: memory accesses
+ * carry no explicit bounds checks, which Deno emits (it does not enable the trap handler). The
+ * weights and predictions must equal the Deno network's.
+ */
+async function nodeRun(
+  config: NetConfig,
+  train: Split,
+  test: Split,
+  order: Uint32Array,
+  o: Options,
+  net: Network,
+  predictions: Int8Array,
+): Promise<NodeResult> {
+  const node = await findNode();
+  if (!node) return { runtime: "Node.js not found on PATH: skipped" };
+  const dir = await Deno.makeTempDir({ prefix: "desire_bench_node_" });
+  try {
+    const nIn = config.sizes[0], n = o.samples;
+    const images = new Uint8Array((n + test.count) * nIn);
+    for (let k = 0; k < n; k++) images.set(image(train, order[k]), k * nIn);
+    images.set(test.images.subarray(0, test.count * nIn), n * nIn);
+    await Deno.writeFile(`${dir}/images.u8`, images);
+    const info = { config, seed: SEED, epoch: 0, dataset: "bench", hyper: {} };
+    await Deno.writeFile(
+      `${dir}/model.safetensors`,
+      encodeModel(info, kaimingMaster(config.sizes, SEED)),
+    );
+    const job = {
+      wasm: WASM_PATH,
+      model: `${dir}/model.safetensors`,
+      images: `${dir}/images.u8`,
+      lr: LR,
+      train: Array.from({ length: n }, (_, k) => [k, train.labels[order[k]], 0, k]),
+      infer: Array.from({ length: test.count }, (_, s) => n + s),
+      noCounts: true,
+    };
+    await Deno.writeTextFile(`${dir}/job.json`, JSON.stringify(job));
+    const r = await new Deno.Command(node, {
+      args: [NODE_HOST, `${dir}/job.json`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (r.code !== 0) {
+      return { runtime: `node_host.mjs failed: ${new TextDecoder().decode(r.stderr).trim()}` };
+    }
+    const out = JSON.parse(new TextDecoder().decode(r.stdout));
+    let sameWeights = out.weights.length === net.params.L;
+    for (let l = 1; sameWeights && l <= net.params.L; l++) {
+      const bytes = Uint8Array.from(atob(out.weights[l - 1]), (c) => c.charCodeAt(0));
+      const w = new Int32Array(bytes.buffer), mine = net.weights(l);
+      sameWeights = w.length === mine.length && w.every((v, i) => v === mine[i]);
+    }
+    return {
+      runtime: out.runtime,
+      trainRate: n / out.trainSeconds,
+      inferRate: test.count / out.inferSeconds,
+      sameWeights,
+      samePredictions: out.predictions.length === predictions.length &&
+        out.predictions.every((p: number, i: number) => p === predictions[i]),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 // ------------------------------------------------------------------------------ epoch 1
 
 interface EpochResult {
@@ -990,6 +1076,7 @@ interface DatasetReport {
   saturations: number;
   kernels?: KernelResult;
   epoch?: EpochResult;
+  node?: NodeResult;
 }
 
 /** Median samples/s of thread run x over that of 1 thread: training and inference. */
@@ -1071,6 +1158,17 @@ function datasetJson(r: DatasetReport): Record<string, unknown> {
     float_wasm_prediction_agreement: r.float.agreement,
     peak_rss_bytes: r.peakRss,
   };
+  if (r.node) {
+    const n = r.node;
+    j.node_host = n.trainRate === undefined ? { runtime: n.runtime } : {
+      runtime: n.runtime,
+      train_samples_per_second: Number(n.trainRate.toFixed(1)),
+      infer_samples_per_second: Number(n.inferRate!.toFixed(1)),
+      train_ratio_vs_deno_last_run: Number((n.trainRate / r.train.rates.at(-1)!).toFixed(3)),
+      infer_ratio_vs_deno_last_pass: Number((n.inferRate! / r.infer.rates.at(-1)!).toFixed(3)),
+      same_weights_and_predictions_as_deno: !!(n.sameWeights && n.samePredictions),
+    };
+  }
   if (r.kernels) {
     const k = r.kernels;
     j.kernels = {
@@ -1230,6 +1328,27 @@ function humanReport(
     }
     if (o.threads.length > 1) {
       out.push("  (in brackets: the ratio to the 1-thread run or pass next to it)");
+    }
+    for (const r of reports.filter((r) => r.node)) {
+      const n = r.node!;
+      if (n.trainRate === undefined) {
+        out.push(`  ${r.name}, the same desire.wasm in Node.js: ${n.runtime}`);
+        continue;
+      }
+      const last = r.train.rates.at(-1)!, lastInfer = r.infer.rates.at(-1)!;
+      out.push(
+        `  ${r.name}, the same desire.wasm in ${n.runtime} (1 thread, tests/node_host.mjs): ` +
+          `training ${fmt(n.trainRate)} samples/s (${(n.trainRate / last).toFixed(2)} × ` +
+          `Deno's last run), inference ${fmt(n.inferRate!)} samples/s ` +
+          `(${(n.inferRate! / lastInfer).toFixed(2)} ×); same weights and predictions as Deno: ` +
+          `${n.sameWeights && n.samePredictions ? "yes" : "NO"}`,
+      );
+    }
+    if (reports.some((r) => r.node?.trainRate !== undefined)) {
+      out.push(
+        "  (Node.js enables V8's WebAssembly trap handler, so memory accesses need no bounds " +
+          "checks; Deno does not, and V8 emits a compare and branch before each of them)",
+      );
     }
   }
   for (const r of reports.filter((r) => r.epoch)) {
@@ -1478,6 +1597,8 @@ async function main(argv: string[]): Promise<number> {
       peakRss: 0,
       saturations: runs[0].saturations,
     };
+    progress(`  ${name}: the same training and inference in Node.js`);
+    report.node = await nodeRun(config, d.train, d.test, d.order, o, train.net, infer.predictions);
     for (const x of runs) await x.train.net.close();
     if (kernelsToo) {
       progress(`  ${name} kernels: ${nKernel} samples`);
@@ -1538,6 +1659,14 @@ async function main(argv: string[]): Promise<number> {
   }
   if (reports.some((r) => r.kernels && !r.kernels.sameAsTrainSample)) {
     console.error("The kernel-by-kernel sequence ended with other weights than trainSample()");
+    return 1;
+  }
+  if (
+    reports.some((r) =>
+      r.node?.trainRate !== undefined && !(r.node.sameWeights && r.node.samePredictions)
+    )
+  ) {
+    console.error("desire.wasm in Node.js ended with other weights or predictions than in Deno");
     return 1;
   }
   if (

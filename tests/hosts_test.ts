@@ -14,6 +14,7 @@ import { deriveParams, fixedRate, type NetConfig } from "../src/params.ts";
 import { kaimingMaster, Network } from "../src/network.ts";
 import { decodeModel, encodeModel } from "../src/model_file.ts";
 import { drawHi, mix64Big, sampleKey } from "../src/rng.ts";
+import { findNode, onPath } from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const WASM_PATH = new URL("desire.wasm", ROOT).pathname;
@@ -23,36 +24,6 @@ const CI = Deno.env.get("CI") === "true";
 const SELFTEST_CHECKSUM = 730046699;
 
 type Exports = DesireExports & { selftest(): number };
-
-/** Every `cmd` on PATH, as absolute paths, in PATH order. */
-function onPath(cmd: string): string[] {
-  const found: string[] = [];
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (dir && Deno.statSync(`${dir}/${cmd}`).isFile) found.push(`${dir}/${cmd}`);
-    } catch {
-      // not in this directory
-    }
-  }
-  return found;
-}
-
-/**
- * The first real Node.js on PATH. Deno puts a `node` shim on the PATH of its subprocesses (it
- * runs Deno in Node.js mode), so every candidate must prove that it is not Deno.
- */
-async function findNode(): Promise<string | undefined> {
-  for (const path of onPath("node")) {
-    const args = ["-p", "typeof Deno + ' ' + process.release.name"];
-    try {
-      const r = await new Deno.Command(path, { args, stdout: "piped", stderr: "null" }).output();
-      if (new TextDecoder().decode(r.stdout).trim() === "undefined node") return path;
-    } catch {
-      // not runnable
-    }
-  }
-  return undefined;
-}
 
 const TOOLS: Record<"node" | "wasm-validate" | "wasm-interp", string | undefined> = {
   node: await findNode(),

@@ -8,8 +8,9 @@
 // Prints one JSON object: runtime ("node <version>", or "deno" if Deno runs this as Node.js),
 // abiVersion, imports, selftest (checksum of a fresh instance, u32),
 // config (the 2048-byte configuration block after init(), base64), trainPredictions,
-// predictions, counts (per inferred image), weights (master, [out, in] per layer, base64 of
-// little-endian i32), saturations.
+// predictions, counts (per inferred image; none if the job sets noCounts), weights (master,
+// [out, in] per layer, base64 of little-endian i32), saturations, trainSeconds and inferSeconds
+// (wall time of the training and inference loops, for bench/bench.ts).
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { Buffer } from "node:buffer";
@@ -137,16 +138,20 @@ const setImage = (k) =>
     images.subarray(k * sizes[0], (k + 1) * sizes[0]),
   );
 const trainPredictions = [];
+let t0 = performance.now();
 for (const [k, label, epoch, index] of job.train) {
   setImage(k);
   trainPredictions.push(ex.trainSample(label, epoch, index));
 }
+const trainSeconds = (performance.now() - t0) / 1000;
 const predictions = [], counts = [];
+t0 = performance.now();
 for (const k of job.infer) {
   setImage(k);
   predictions.push(ex.inferSample());
-  counts.push(Array.from(new Int32Array(mem(), ex.countsPtr(), sizes[L])));
+  if (!job.noCounts) counts.push(Array.from(new Int32Array(mem(), ex.countsPtr(), sizes[L])));
 }
+const inferSeconds = (performance.now() - t0) / 1000;
 const weights = [];
 for (let l = 1; l <= L; l++) {
   const nIn = sizes[l - 1], src = new Int32Array(mem(), ex.weightsPtr(l), nIn * P[l]);
@@ -168,5 +173,7 @@ process.stdout.write(
     counts,
     weights,
     saturations: ex.saturations(),
+    trainSeconds,
+    inferSeconds,
   }) + "\n",
 );
