@@ -97,6 +97,11 @@ export interface TrainOptions {
   log?: string;
   /** `--limit`: train on the first N samples only. */
   limit?: number;
+  /**
+   * `--validation`: hold the last N training samples (after `--limit`) out of training and
+   * evaluate on them every epoch; 0 (the default) holds none out.
+   */
+  validation: number;
   /** `--data-dir`: directory of the data set files. */
   dataDir?: string;
   /** `--threads`: threads per step (default: all cores); the weights do not depend on it. */
@@ -285,6 +290,12 @@ Data:
                           --hidden, --dropout and --epochs          [${DEFAULTS.dataset}]
   --data-dir DIR          directory holding the data set files
   --limit N               train on the first N samples only (N ≥ 1) [all]
+  --validation N          hold the last N training samples (after --limit) out
+                          of training and evaluate them every epoch; the epoch
+                          of best validation accuracy (the earliest on ties) is
+                          reported with its test accuracy and saved as
+                          model-validation-best.safetensors; N ≥ 0 and less
+                          than the training samples                 [0: none]
   --no-shuffle-data       keep the data order instead of shuffling every epoch
 
 Network:
@@ -329,7 +340,9 @@ Model and output:
   --model-path FILE       load this model and continue training it (its
                           hyper-parameters apply unless given as flags)
   --eval                  evaluate the loaded model and exit (needs --model-path)
-  --out DIR               run directory for checkpoints and the log; must not
+  --out DIR               run directory for checkpoints, the log and the models
+                          (model-best: best test accuracy; model-last; with
+                          --validation, model-validation-best); must not
                           already hold a run     [runs/<dataset>-<seed>-<timestamp>]
   --log FILE              JSON-lines log                            [<out>/log.jsonl]
   -h, --help              print this help and exit
@@ -337,6 +350,7 @@ Model and output:
 Examples:
   deno task train --dataset fashion-mnist --epochs 10
   deno task train --hidden 400 --tsteps 16 --limit 1000 --out runs/quick
+  deno task train --epochs 30 --validation 5000
   deno run -A cli.ts train --model-path runs/quick/model-best.safetensors --eval
   deno task train --resume runs/quick/checkpoint.safetensors --epochs 20
 `;
@@ -436,6 +450,7 @@ const TRAIN_FLAGS = new Map<string, FlagSpec>([
   ["out", str("--out DIR")],
   ["log", str("--log FILE")],
   ["limit", str("--limit N")],
+  ["validation", str("--validation N")],
   ["data-dir", str("--data-dir DIR")],
   ["threads", str("--threads N")],
   ["checkpoint-every", str("--checkpoint-every N")],
@@ -618,6 +633,9 @@ function dataset(text: string): DatasetName {
 
 const MUST_COUNT = "must be an integer ≥ 1";
 const MUST_UNIT = "must be a finite number in [0, 1]";
+const MUST_VALIDATION = "must be an integer ≥ 0 and less than the number of training samples";
+/** The end of the messages that refuse a `--validation` leaving no sample to train on. */
+export const LEFT_TO_TRAIN = "so that at least one sample is left to train on";
 
 function positive(flag: string, text: string): number {
   return integer(flag, text, 1, Infinity, MUST_COUNT);
@@ -701,6 +719,7 @@ function trainDefaults(name: DatasetName): TrainOptions {
     out: undefined,
     log: undefined,
     limit: undefined,
+    validation: 0,
     dataDir: undefined,
     threads: undefined,
     checkpointEvery: DEFAULTS.checkpointEvery,
@@ -723,8 +742,8 @@ function trainDefaults(name: DatasetName): TrainOptions {
  *   that would change the resumed run (anything but `--epochs`,
  *   `--checkpoint-every`, `--data-dir`, `--threads`).
  * @throws {TypeError} A value that is not a number or not an integer.
- * @throws {RangeError} A value out of range, `--error-margin` ≥ `--tsteps`, or
- *   a network too large for 32-bit WebAssembly memory.
+ * @throws {RangeError} A value out of range, `--error-margin` ≥ `--tsteps`,
+ *   `--validation` ≥ `--limit`, or a network too large for 32-bit WebAssembly memory.
  *
  * @example Preset defaults with an override
  * ```ts
@@ -823,6 +842,14 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     );
   }
   if ((v = one("limit"))) opts.limit = positive("limit", v);
+  if ((v = one("validation"))) {
+    opts.validation = integer("validation", v, 0, Infinity, MUST_VALIDATION);
+    if (opts.limit !== undefined && opts.validation >= opts.limit) {
+      throw new RangeError(
+        message("validation", v, `must be less than --limit ${opts.limit}, ${LEFT_TO_TRAIN}`),
+      );
+    }
+  }
   if ((v = one("threads"))) opts.threads = positive("threads", v);
   if ((v = one("checkpoint-every"))) {
     opts.checkpointEvery = integer(

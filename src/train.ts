@@ -7,10 +7,20 @@
  * it had never stopped. A checkpoint (`<out>/checkpoint.safetensors`, {@link CHECKPOINT_NAME})
  * is a model file whose metadata also holds `kind` = `checkpoint`, `position` (next index in the
  * order of epoch `epoch`, which counts the epochs completed), `train_correct`, `train_samples`,
- * `checkpoint_every`, `out`, `log`, `elapsed_seconds`, `epoch_seconds`, `saturations` and
- * `last_record` (the log line of the last completed epoch). It is written atomically every
- * `--checkpoint-every` samples and at the end of every epoch: after `model-last`/`model-best`,
- * before the epoch's log line, so a resumed run can restore a log line lost to a kill.
+ * `checkpoint_every`, `out`, `log`, `elapsed_seconds`, `epoch_seconds`, `saturations`,
+ * `last_record` (the log line of the last completed epoch) and, in a run with `--validation`
+ * once an epoch is done, the epoch chosen on the validation samples (`validation_chosen_epoch`,
+ * `best_validation_accuracy`, `validation_chosen_test_accuracy`). It is written atomically every
+ * `--checkpoint-every` samples and at the end of every epoch: after `model-last`/`model-best`
+ * (and `model-validation-best`), before the epoch's log line, so a resumed run can restore a log
+ * line lost to a kill.
+ *
+ * With `--validation N` the last N samples of the (`--limit`-ed) training set, in file order, are
+ * held out: the epochs train on (and shuffle) the others only, and every epoch is evaluated on the
+ * held-out samples as on the test set. The epoch with the highest validation accuracy (the
+ * earliest on ties) is the run's honest "best epoch": the log reports its test accuracy and
+ * {@link VALIDATION_BEST_NAME} holds its weights, while `model-best` stays the epoch of the best
+ * test accuracy.
  *
  * @module
  */
@@ -18,8 +28,8 @@ import { Network } from "./network.ts";
 import type { NetConfig } from "./params.ts";
 import { epochRate } from "./params.ts";
 import { shuffledOrder } from "./rng.ts";
-import { type Dataset, loadDataset } from "./datasets.ts";
-import { checkOutDir, type TrainOptions } from "./args.ts";
+import { type Dataset, loadDataset, type Split } from "./datasets.ts";
+import { checkOutDir, LEFT_TO_TRAIN, type TrainOptions } from "./args.ts";
 import {
   assertTrainable,
   decodeModel,
@@ -60,6 +70,16 @@ export interface EpochRecord {
   best_test_accuracy: number;
   /** Saturation events so far (0 unless a bound was hit). */
   saturations: number;
+  /** With `--validation`: fraction of the validation samples classified correctly after the epoch. */
+  validation_accuracy?: number;
+  /** With `--validation`: validation samples evaluated. */
+  validation_samples?: number;
+  /** With `--validation`: best validation accuracy so far (that of `validation_chosen_epoch`). */
+  best_validation_accuracy?: number;
+  /** With `--validation`: the epoch of the best validation accuracy so far, the earliest on ties. */
+  validation_chosen_epoch?: number;
+  /** With `--validation`: the test accuracy of `validation_chosen_epoch`. */
+  validation_chosen_test_accuracy?: number;
 }
 
 /** Where the schedule reports to. */
@@ -133,8 +153,18 @@ function timestamp(): string {
 
 /** File name of a run's checkpoint inside its run directory. */
 export const CHECKPOINT_NAME = "checkpoint.safetensors";
-/** Version of the checkpoint metadata written and read. */
-export const CHECKPOINT_VERSION = 1;
+/**
+ * File name, inside the run directory, of the model of the epoch chosen on the validation samples
+ * (runs with `--validation`). Its metadata adds `chosen_by` = `validation`, `validation_accuracy`
+ * and `validation_samples`.
+ */
+export const VALIDATION_BEST_NAME = "model-validation-best.safetensors";
+/**
+ * Version of the checkpoint metadata written. Version 2 added `hyper.validation` and the
+ * validation-chosen epoch; version 1 (no validation) is still read.
+ */
+export const CHECKPOINT_VERSION = 2;
+const CHECKPOINT_VERSIONS_READ: readonly string[] = ["1", "2"];
 
 /** Training flags as stored in the model and run.json. */
 function hyperOf(o: TrainOptions, dataset: string): Record<string, unknown> {
@@ -146,7 +176,57 @@ function hyperOf(o: TrainOptions, dataset: string): Record<string, unknown> {
     desire_thres: [o.desireConv, o.desireLin, o.desireOut],
     shuffle: o.shuffle,
     limit: o.limit ?? null,
+    validation: o.validation,
   };
+}
+
+/**
+ * Holds the last `n` of the first `count` samples of a training split out: the samples to train
+ * on are the first `count − n`, the validation samples the `n` after them, in file order. Both are
+ * views into `split` (nothing is copied).
+ *
+ * @param split The training split.
+ * @param count Samples in use (`--limit`), at most `split.count`.
+ * @param n Samples to hold out, 0 ≤ n < count.
+ * @returns The part to train on and the validation part.
+ * @throws {RangeError} `count` or `n` out of range.
+ *
+ * @example The last two of five samples are held out
+ * ```ts
+ * import { deepEqual, equal } from "node:assert/strict";
+ * import { holdOut } from "./train.ts";
+ *
+ * const split = {
+ *   images: new Uint8Array(6 * 784).map((_, i) => Math.floor(i / 784)),
+ *   labels: new Uint8Array([0, 1, 2, 3, 4, 5]), count: 6, rows: 28 as const, cols: 28 as const,
+ * };
+ * const { train, validation } = holdOut(split, 5, 2);
+ * equal(train.count, 3);
+ * deepEqual([...validation.labels], [3, 4]);
+ * equal(validation.images[0], 3);
+ * ```
+ */
+export function holdOut(
+  split: Split,
+  count: number,
+  n: number,
+): { train: Split; validation: Split } {
+  if (!Number.isInteger(count) || count < 1 || count > split.count) {
+    throw new RangeError(`Cannot hold out samples: count ${count} is not in 1..${split.count}`);
+  }
+  if (!Number.isInteger(n) || n < 0 || n >= count) {
+    throw new RangeError(`Cannot hold out ${n} of ${count} samples (expected 0..${count - 1})`);
+  }
+  const px = split.rows * split.cols;
+  const k = count - n;
+  const part = (from: number, to: number): Split => ({
+    images: split.images.subarray(from * px, to * px),
+    labels: split.labels.subarray(from, to),
+    count: to - from,
+    rows: split.rows,
+    cols: split.cols,
+  });
+  return { train: part(0, k), validation: part(k, count) };
 }
 
 /** Summary of a finished run. */
@@ -207,6 +287,16 @@ export async function evaluateModel(
 
 // ---------------------------------------------------------------- checkpoints
 
+/** The epoch chosen on the validation samples: the best validation accuracy, the earliest on ties. */
+export interface ValidationChoice {
+  /** The epoch, counted from 1. */
+  epoch: number;
+  /** Its validation accuracy: the best so far. */
+  validationAccuracy: number;
+  /** Its test accuracy. */
+  testAccuracy: number;
+}
+
 /** The state of a run at a sample boundary, besides the weights. */
 export interface CheckpointState {
   /** Epochs completed = the 0-based epoch in progress. */
@@ -233,6 +323,8 @@ export interface CheckpointState {
   saturations: number;
   /** Log line of the last completed epoch, if any. */
   lastRecord?: EpochRecord;
+  /** With `--validation`, the epoch chosen so far; undefined before the first epoch ends. */
+  validation?: ValidationChoice;
 }
 
 /** A loaded checkpoint: the model and the run state. */
@@ -265,6 +357,11 @@ export function encodeCheckpoint(
   };
   if (state.best >= 0) meta.best_test_accuracy = String(state.best);
   if (state.lastRecord) meta.last_record = JSON.stringify(state.lastRecord);
+  if (state.validation) {
+    meta.validation_chosen_epoch = String(state.validation.epoch);
+    meta.best_validation_accuracy = String(state.validation.validationAccuracy);
+    meta.validation_chosen_test_accuracy = String(state.validation.testAccuracy);
+  }
   return encodeModel(info, weights, meta);
 }
 
@@ -288,11 +385,11 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
         `"checkpoint"; to continue training from a model file, use --model-path)`,
     );
   }
-  if (meta.checkpoint_version !== String(CHECKPOINT_VERSION)) {
+  if (!CHECKPOINT_VERSIONS_READ.includes(meta.checkpoint_version)) {
     resumeError(
       source,
       `checkpoint version ${meta.checkpoint_version} is not supported (this version reads ` +
-        `${CHECKPOINT_VERSION})`,
+        `${CHECKPOINT_VERSIONS_READ.join(" and ")})`,
     );
   }
   const int = (key: string, min: number, max: number): number => {
@@ -325,7 +422,9 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
     Number.isInteger(h.epochs) && (h.epochs as number) >= 1 &&
     Array.isArray(h.lr) && h.lr.length === 2 && h.lr.every(isNum) &&
     isNum(h.lr_decay) && typeof h.shuffle === "boolean" &&
-    (h.limit === null || (Number.isInteger(h.limit) && (h.limit as number) >= 1));
+    (h.limit === null || (Number.isInteger(h.limit) && (h.limit as number) >= 1)) &&
+    (h.validation === undefined ||
+      (Number.isInteger(h.validation) && (h.validation as number) >= 0));
   if (!hyperOk) {
     resumeError(
       source,
@@ -356,6 +455,22 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
     }
   }
   const best = num("best_test_accuracy", -1);
+  // The validation-chosen epoch: absent in version 1 and in runs without --validation.
+  const held = (h.validation as number | undefined) ?? 0;
+  let validation: ValidationChoice | undefined;
+  if (meta.validation_chosen_epoch !== undefined) {
+    validation = {
+      epoch: int("validation_chosen_epoch", 1, model.epoch),
+      validationAccuracy: num("best_validation_accuracy"),
+      testAccuracy: num("validation_chosen_test_accuracy"),
+    };
+  } else if (held > 0 && model.epoch > 0) {
+    resumeError(
+      source,
+      `metadata 'validation_chosen_epoch' is missing (the run holds out ${held} validation ` +
+        `samples and completed ${model.epoch} epochs)`,
+    );
+  }
   return {
     ...model,
     state: {
@@ -371,6 +486,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
       epochSeconds: num("epoch_seconds", 0),
       saturations: int("saturations", 0, Number.MAX_SAFE_INTEGER),
       lastRecord,
+      validation,
     },
   };
 }
@@ -465,7 +581,11 @@ interface Plan {
   shuffle: boolean;
   checkpointEvery: number;
   data: Dataset;
+  /** The samples trained on: the first `nTrain` of the (`--limit`-ed) training set. */
+  train: Split;
   nTrain: number;
+  /** The held-out validation samples (`--validation`), if any. */
+  validation?: Split;
   weights?: Int32Array[];
   /** Where to start: epoch, position, the epoch's counters so far. */
   start: CheckpointState;
@@ -497,7 +617,15 @@ async function planFresh(o: TrainOptions): Promise<Plan> {
     weights = model.weights;
   }
   const data: Dataset = await loadDataset(o.dataset, { dataDir: o.dataDir });
-  const nTrain = Math.min(data.train.count, o.limit ?? data.train.count);
+  const nSamples = Math.min(data.train.count, o.limit ?? data.train.count);
+  if (o.validation >= nSamples) {
+    throw new RangeError(
+      `Invalid --validation: ${o.validation} (must be less than the ${nSamples} training ` +
+        `samples of ${o.dataset}, ${LEFT_TO_TRAIN})`,
+    );
+  }
+  const { train, validation } = holdOut(data.train, nSamples, o.validation);
+  const nTrain = train.count;
 
   await Deno.mkdir(outDir, { recursive: true });
   const hyper = hyperOf(o, o.dataset);
@@ -524,7 +652,9 @@ async function planFresh(o: TrainOptions): Promise<Plan> {
     shuffle: o.shuffle,
     checkpointEvery: o.checkpointEvery,
     data,
+    train,
     nTrain,
+    validation: validation.count > 0 ? validation : undefined,
     weights,
     start: {
       epoch: 0,
@@ -570,22 +700,28 @@ async function planResume(o: TrainOptions, r: Reporter): Promise<Plan | RunSumma
   const hyper = { ...h, epochs };
   if (st.epoch >= epochs) {
     const records = await reconcileLog(logPath, st.epoch, st.lastRecord);
+    const v = st.validation;
     r.line(
       `desire: the run of ${path} is already finished (${st.epoch}/${epochs} epochs, best test ` +
-        `accuracy ${pct(st.best)}); nothing to do (raise --epochs to continue it)`,
+        `accuracy ${pct(st.best)}${
+          v ? `; chosen on validation: epoch ${v.epoch}, test accuracy ${pct(v.testAccuracy)}` : ""
+        }); nothing to do (raise --epochs to continue it)`,
     );
     return { outDir, logPath, epochs: records, alreadyFinished: true };
   }
   const dataset = h.dataset as DatasetName;
   const limit = h.limit as number | null;
+  const held = (h.validation as number | undefined) ?? 0;
   const data: Dataset = await loadDataset(dataset, { dataDir: o.dataDir });
-  const nTrain = Math.min(data.train.count, limit ?? data.train.count);
+  const nSamples = Math.min(data.train.count, limit ?? data.train.count);
+  const nTrain = Math.max(0, nSamples - held);
   if (nTrain !== st.trainSamples) {
     throw new RangeError(
       `Cannot resume from ${path}: the run trained on ${st.trainSamples} samples per epoch, ` +
         `the data set now gives ${nTrain}`,
     );
   }
+  const { train, validation } = holdOut(data.train, nSamples, held);
   const records = await reconcileLog(logPath, st.epoch, st.lastRecord);
   await removeStaleTemporaries(outDir);
   let run: Record<string, unknown> = {};
@@ -614,7 +750,9 @@ async function planResume(o: TrainOptions, r: Reporter): Promise<Plan | RunSumma
     shuffle: h.shuffle as boolean,
     checkpointEvery: o.explicit.has("checkpoint-every") ? o.checkpointEvery : st.checkpointEvery,
     data,
+    train,
     nTrain,
+    validation: validation.count > 0 ? validation : undefined,
     weights: ck.weights,
     start: st,
     records,
@@ -629,10 +767,10 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
   const planned = o.resume ? await planResume(o, r) : await planFresh(o);
   if (!("config" in planned)) return planned;
   const p = planned;
-  const { outDir, logPath, config, seed, data, nTrain, epochs, start } = p;
+  const { outDir, logPath, config, seed, data, train, nTrain, validation, epochs, start } = p;
   const net = await Network.create(config, seed, p.weights, { threads: threadCount(o.threads) });
   try {
-    const px = data.train.rows * data.train.cols;
+    const px = train.rows * train.cols;
     const ckPath = join(outDir, CHECKPOINT_NAME);
     const out = resolve(outDir), log = resolve(logPath);
     const resuming = o.resume !== undefined;
@@ -640,7 +778,9 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
     r.line(
       `desire: ${resuming ? "resuming" : "training"} ${
         config.sizes.join("-")
-      } on ${p.dataset} (${nTrain} training, ${data.test.count} test samples), ` +
+      } on ${p.dataset} (${nTrain} training, ${
+        validation ? `${validation.count} validation, ` : ""
+      }${data.test.count} test samples), ` +
         `${epochs} epochs, seed ${seed}, run directory ${outDir}` +
         (resuming
           ? ` at epoch ${start.epoch + 1}, sample ${start.position}/${nTrain} (${o.resume})`
@@ -652,6 +792,7 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
     const startTime = performance.now();
     const elapsed = () => start.elapsedSeconds + (performance.now() - startTime) / 1000;
     let best = start.best;
+    let chosen = start.validation;
     const interactive = Deno.stderr.isTerminal();
     const info = (e: number): ModelInfo => ({
       config,
@@ -685,6 +826,7 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
         epochSeconds,
         saturations: start.saturations + net.saturations,
         lastRecord,
+        validation: chosen,
       };
       await writeFileAtomic(ckPath, encodeCheckpoint(info(epoch), weights, state));
     };
@@ -708,10 +850,8 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
       const every = p.checkpointEvery;
       for (let k = k0; k < nTrain; k++) {
         const s = order[k];
-        const label = data.train.labels[s];
-        if (
-          net.trainSample(data.train.images.subarray(s * px, s * px + px), label, e, k) === label
-        ) {
+        const label = train.labels[s];
+        if (net.trainSample(train.images.subarray(s * px, s * px + px), label, e, k) === label) {
           correct++;
         }
         if (every > 0 && (k + 1) % every === 0 && k + 1 < nTrain) {
@@ -732,11 +872,22 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
       }
       const trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
       if (interactive) {
-        r.progress(`epoch ${e + 1}/${epochs}  evaluating ${data.test.count} test samples`);
+        r.progress(
+          `epoch ${e + 1}/${epochs}  evaluating ${
+            validation ? `${validation.count} validation and ` : ""
+          }${data.test.count} test samples`,
+        );
       }
+      const vev = validation ? evaluate(net, validation) : undefined;
       const ev = evaluate(net, data.test);
       const improved = ev.accuracy > best;
       if (improved) best = ev.accuracy;
+      // The validation-chosen epoch moves only on a strictly higher accuracy: ties keep the earliest.
+      const chosenNow = vev !== undefined &&
+        (chosen === undefined || vev.accuracy > chosen.validationAccuracy);
+      if (chosenNow) {
+        chosen = { epoch: e + 1, validationAccuracy: vev.accuracy, testAccuracy: ev.accuracy };
+      }
       const rec: EpochRecord = {
         epoch: e + 1,
         lr,
@@ -751,6 +902,13 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
         best_test_accuracy: best,
         saturations: start.saturations + net.saturations,
       };
+      if (vev && chosen) {
+        rec.validation_accuracy = vev.accuracy;
+        rec.validation_samples = vev.samples;
+        rec.best_validation_accuracy = chosen.validationAccuracy;
+        rec.validation_chosen_epoch = chosen.epoch;
+        rec.validation_chosen_test_accuracy = chosen.testAccuracy;
+      }
       lastRecord = rec;
       const weights = allWeights();
       // Order matters for a kill at any point: the models, then the end-of-epoch checkpoint
@@ -759,22 +917,41 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
       // identically.
       await saveModel(`${outDir}/model-last.safetensors`, info(e + 1), weights);
       if (improved) await saveModel(`${outDir}/model-best.safetensors`, info(e + 1), weights);
+      if (chosenNow) {
+        await writeFileAtomic(
+          join(outDir, VALIDATION_BEST_NAME),
+          encodeModel(info(e + 1), weights, {
+            chosen_by: "validation",
+            validation_accuracy: String(vev!.accuracy),
+            validation_samples: String(vev!.samples),
+          }),
+        );
+      }
       await checkpoint(e + 1, 0, 0, 0, weights);
       records.push(rec);
       await Deno.writeTextFile(logPath, JSON.stringify(rec) + "\n", { append: true });
       if (interactive) r.progress("");
       r.line(
-        `epoch ${e + 1}/${epochs}  lr ${lr.toExponential(3)}  train ${
-          pct(rec.train_accuracy)
-        }  test ${pct(rec.test_accuracy)}${improved ? " (best)" : ""}  ${
-          rec.samples_per_second.toFixed(0)
-        } samples/s  ${rec.seconds.toFixed(1)} s  elapsed ${rec.elapsed_seconds.toFixed(0)} s`,
+        `epoch ${e + 1}/${epochs}  lr ${lr.toExponential(3)}  train ${pct(rec.train_accuracy)}  ${
+          vev && chosen ? `validation ${pct(vev.accuracy)}${chosenNow ? " (best)" : ""}  ` : ""
+        }test ${pct(rec.test_accuracy)}${improved ? " (best)" : ""}  ${
+          vev && chosen ? `chosen epoch ${chosen.epoch} (test ${pct(chosen.testAccuracy)})  ` : ""
+        }${rec.samples_per_second.toFixed(0)} samples/s  ${rec.seconds.toFixed(1)} s  elapsed ${
+          rec.elapsed_seconds.toFixed(0)
+        } s`,
       );
     }
+    const final = pct(records.at(-1)?.test_accuracy ?? 0);
     r.line(
-      `done: best test accuracy ${pct(best)}, final ${pct(records.at(-1)?.test_accuracy ?? 0)}; ` +
-        `models in ${outDir}/model-best.safetensors and model-last.safetensors, checkpoint ` +
-        `${ckPath}, log in ${logPath}`,
+      chosen
+        ? `done: best test accuracy ${pct(best)}, final ${final}; chosen on validation: epoch ` +
+          `${chosen.epoch} (validation ${pct(chosen.validationAccuracy)}), test accuracy ` +
+          `${pct(chosen.testAccuracy)}; models in ${outDir}/model-best.safetensors (best test ` +
+          `accuracy), ${VALIDATION_BEST_NAME} (chosen on validation) and ` +
+          `model-last.safetensors, checkpoint ${ckPath}, log in ${logPath}`
+        : `done: best test accuracy ${pct(best)}, final ${final}; models in ` +
+          `${outDir}/model-best.safetensors and model-last.safetensors, checkpoint ${ckPath}, ` +
+          `log in ${logPath}`,
     );
     return { outDir, logPath, epochs: records };
   } finally {

@@ -48,6 +48,7 @@ const MNIST_DEFAULTS: Omit<TrainOptions, "explicit"> = {
   out: undefined,
   log: undefined,
   limit: undefined,
+  validation: 0,
   dataDir: undefined,
   threads: undefined,
   checkpointEvery: 10000,
@@ -188,6 +189,21 @@ Deno.test("parseTrainArgs() explicit flags override the preset", async (t) => {
       argv: ["--checkpoint-every=250", "--limit", "3000"],
       expect: { checkpointEvery: 250, limit: 3000 },
       explicit: ["checkpoint-every", "limit"],
+    },
+    {
+      argv: ["--validation", "5000"],
+      expect: { validation: 5000 },
+      explicit: ["validation"],
+    },
+    {
+      argv: ["--validation=0"],
+      expect: { validation: 0 },
+      explicit: ["validation"],
+    },
+    {
+      argv: ["--validation", "999", "--limit", "1000"],
+      expect: { validation: 999, limit: 1000 },
+      explicit: ["validation", "limit"],
     },
     {
       argv: ["--resume", "runs/x/checkpoint.safetensors"],
@@ -365,6 +381,41 @@ Deno.test("parseTrainArgs() rejects bad input with the flag, the value and the a
       argv: ["--limit", "0"],
       cls: RangeError,
       message: "Invalid --limit: 0 (must be an integer ≥ 1)",
+    },
+    {
+      argv: ["--validation", "-1"],
+      cls: RangeError,
+      message:
+        "Invalid --validation: -1 (must be an integer ≥ 0 and less than the number of training samples)",
+    },
+    {
+      argv: ["--validation", "0.5"],
+      cls: TypeError,
+      message:
+        "Invalid --validation: 0.5 (must be an integer ≥ 0 and less than the number of training samples)",
+    },
+    {
+      argv: ["--validation", "all"],
+      cls: TypeError,
+      message:
+        "Invalid --validation: all (must be an integer ≥ 0 and less than the number of training samples)",
+    },
+    {
+      argv: ["--limit", "1000", "--validation", "1000"],
+      cls: RangeError,
+      message:
+        "Invalid --validation: 1000 (must be less than --limit 1000, so that at least one sample is left to train on)",
+    },
+    {
+      argv: ["--validation", "1e4", "--limit", "500"],
+      cls: RangeError,
+      message:
+        "Invalid --validation: 1e4 (must be less than --limit 500, so that at least one sample is left to train on)",
+    },
+    {
+      argv: ["--validation"],
+      cls: UsageError,
+      message: "Missing value for --validation (usage: --validation N)",
     },
     {
       argv: ["--threads", "-2"],
@@ -603,6 +654,13 @@ Deno.test("parseTrainArgs() rejects bad input with the flag, the value and the a
         "--checkpoint-every, --data-dir, --threads)",
     },
     {
+      argv: ["--resume", "c.safetensors", "--validation", "5000"],
+      cls: UsageError,
+      message: "Cannot use --validation with --resume: a resumed run keeps the configuration " +
+        "and flags of its checkpoint (allowed with --resume: --epochs, --checkpoint-every, " +
+        "--data-dir, --threads)",
+    },
+    {
       argv: ["--resume", "c.safetensors", "--dataset", "mnist"],
       cls: UsageError,
       message: "Cannot use --dataset with --resume: a resumed run keeps the configuration and " +
@@ -813,6 +871,7 @@ Deno.test("help texts", async (t) => {
     "--out",
     "--log",
     "--limit",
+    "--validation",
     "--data-dir",
     "--threads",
     "--checkpoint-every",

@@ -293,3 +293,96 @@ Deno.test("train --resume after SIGKILL mid-epoch continues bit for bit", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// A run with --validation: the held-out samples' best epoch, kept over later epochs whose
+// validation accuracy is lower (checked below), must survive kills in those epochs.
+const VALIDATION_FLAGS = [
+  "--dataset",
+  "mnist",
+  "--hidden",
+  "32",
+  "--limit",
+  "2000",
+  "--validation",
+  "100",
+  "--lr",
+  "0",
+  "3e-4",
+  "--epochs",
+  "4",
+  "--checkpoint-every",
+  "100",
+  "--random-seed",
+  "3",
+];
+
+Deno.test("train --validation --resume after SIGKILL keeps the validation choice, bit for bit", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "desire-resume-validation-" });
+  const ref = `${dir}/ref`, run = `${dir}/run`;
+  const ck = `${run}/checkpoint.safetensors`;
+  // deno-lint-ignore no-explicit-any
+  const deterministic = (rec: any) => ({
+    ...outcome(rec),
+    validation_accuracy: rec.validation_accuracy,
+    validation_samples: rec.validation_samples,
+    best_validation_accuracy: rec.best_validation_accuracy,
+    validation_chosen_epoch: rec.validation_chosen_epoch,
+    validation_chosen_test_accuracy: rec.validation_chosen_test_accuracy,
+  });
+  try {
+    await t.step("an uninterrupted reference run", async () => {
+      const r = await cli("train", ...VALIDATION_FLAGS, "--out", ref);
+      assert.equal(r.code, 0, r.stderr);
+      const log = await logOf(ref);
+      // Epochs 3 and 4 (where the kills land) must not be chosen themselves, or a choice lost
+      // to the kill would go unnoticed.
+      assert.ok(
+        log[2].validation_chosen_epoch < 3 && log[3].validation_chosen_epoch < 3,
+        `epochs 3 and 4 do not keep an earlier choice; change VALIDATION_FLAGS: ${
+          JSON.stringify(log.map(deterministic))
+        }`,
+      );
+    });
+
+    await t.step("killed in epochs 3 and 4, resumed, it matches the reference", async () => {
+      const kills = [2, 3].map((epoch) => ({
+        epoch,
+        position: 100 * randomInt(1, 1900 / 100 - 2),
+        delayMs: randomInt(0, 20),
+      }));
+      for (const [i, k] of kills.entries()) {
+        const args = i === 0 ? [...VALIDATION_FLAGS, "--out", run] : ["--resume", ck];
+        await killMidRun(args, ck, k.epoch, k.position, k.delayMs);
+        const meta = await checkpointMeta(ck);
+        console.log(
+          `kill ${i + 1}: waited for epoch ${k.epoch + 1} sample ${k.position}, then ` +
+            `${k.delayMs} ms; checkpoint at epoch ${Number(meta!.epoch) + 1} sample ` +
+            `${meta!.position}, chosen epoch ${meta!.validation_chosen_epoch}`,
+        );
+      }
+      const r = await cli("train", "--resume", ck);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\(1900 training, 100 validation, 10000 test samples\)/);
+      for (const name of ["model-last", "model-best", "model-validation-best", "checkpoint"]) {
+        await assertSameWeights(`${ref}/${name}.safetensors`, `${run}/${name}.safetensors`);
+      }
+      const [a, b] = [await logOf(ref), await logOf(run)];
+      assert.deepEqual(b.map(deterministic), a.map(deterministic));
+      const [ma, mb] = [
+        await checkpointMeta(`${ref}/checkpoint.safetensors`),
+        await checkpointMeta(ck),
+      ];
+      for (
+        const key of [
+          "validation_chosen_epoch",
+          "best_validation_accuracy",
+          "validation_chosen_test_accuracy",
+        ]
+      ) {
+        assert.equal(mb![key], ma![key], key);
+      }
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
