@@ -1,11 +1,15 @@
 /**
- * The desire command line: `train`, `eval`, `export` and `import`.
+ * The desire command line: `train`, `eval`, `export`, `import`, and the renderings `plot`,
+ * `raster` and `fields`.
  *
  * ```sh
  * deno run -A cli.ts train --dataset mnist --epochs 3
  * deno run -A cli.ts eval --model-path runs/x/model-best.safetensors --json
  * deno run -A cli.ts export --model-path runs/x/model-best.safetensors --out float.safetensors
  * deno run -A cli.ts import --float float.safetensors --out model.safetensors
+ * deno run -A cli.ts plot runs/x/log.jsonl --out curves.svg
+ * deno run -A cli.ts raster runs/x/model-best.safetensors 0
+ * deno run -A cli.ts fields runs/x/model-best.safetensors --out fields.png
  * ```
  *
  * @module
@@ -263,6 +267,19 @@ export async function main(args: string[]): Promise<number> {
       case "import":
         await importCommand(rest);
         return 0;
+      case "plot":
+      case "raster":
+      case "fields": {
+        // Loaded on demand: only the renderings need the SVG rasterizer and its font (npm).
+        const render = await import("./src/render_args.ts");
+        const run = {
+          plot: render.plotCommand,
+          raster: render.rasterCommand,
+          fields: render.fieldsCommand,
+        };
+        console.log(await run[command](rest));
+        return 0;
+      }
       case undefined:
       case "help":
       case "--help":
@@ -271,7 +288,8 @@ export async function main(args: string[]): Promise<number> {
         return command === undefined ? 2 : 0;
       default:
         throw new UsageError(
-          `Unknown command ${command} (expected train, eval, export or import; see --help)`,
+          `Unknown command ${command} (expected train, eval, export or import, or one of the ` +
+            `renderings plot, raster, fields; see --help)`,
         );
     }
   } catch (e) {
