@@ -410,9 +410,9 @@ Commands:
   eval      evaluate a saved model on the test set
   export    write a model's weights as float32/float16 (PyTorch names) or a compact int16/int8 model
   import    convert float weights named as in the authors' PyTorch code into a model
-  plot      draw learning curves (accuracy and learning rate per epoch) from training logs, SVG and PNG
-  raster    draw every layer's spikes while a model classifies one test image, SVG and PNG
-  fields    draw the first layer's weights as a grid of 28×28 images, PNG and SVG
+  plot      draw learning curves (accuracy, learning rate per epoch) of training logs, SVG + PNG
+  raster    draw every layer's spikes while a model classifies one test image, SVG + PNG
+  fields    draw the first layer's weights as a grid of 28×28 images, PNG + SVG
 
 Options:
   -h, --help  print this help and exit
