@@ -41,6 +41,7 @@ import { FloatNet } from "../src/float_model.ts";
 import { parseTrainArgs } from "../src/args.ts";
 import { configFromOptions } from "../src/train.ts";
 import { columnSum, type LimitResult, measureColumnSum } from "./limit.ts";
+import { type BoundsResult, formatBounds, runBounds } from "./bounds.ts";
 import { encodeModel } from "../src/model_file.ts";
 import { findNode } from "../tests/tools.ts";
 
@@ -896,6 +897,8 @@ interface KernelResult {
   bound: LimitResult[];
   /** forwardLayer with every input firing every other step, and in every step. */
   synthetic: SyntheticForward[];
+  /** The bounds of the current kernels (bench/bounds.ts). */
+  bounds?: BoundsResult;
 }
 
 /** Times every kernel of a training step separately, counting the vector operations. */
@@ -1183,6 +1186,7 @@ function datasetJson(r: DatasetReport): Record<string, unknown> {
         ops_per_second: x.op && x.seconds > 0 ? Math.round(x.ops / x.seconds) : null,
       })),
       forward_adds_per_second: Math.round(sumOps(k, "forward") / sumSeconds(k, "forward")),
+      bounds: k.bounds ?? null,
       bound_column_sum: k.bound.map((b) => ({
         working_set_bytes: b.workingSetBytes,
         adds_per_second: Math.round(b.addsPerSecond),
@@ -1501,6 +1505,31 @@ function humanReport(
         `every-step case exceeds the loop's rate.`,
     );
   }
+  if (mn?.kernels?.bounds) {
+    const k = mn.kernels;
+    const us = (name: string) => {
+      const row = k.rows.find((x) => x.kernel === name);
+      return row ? (1e6 * row.seconds) / k.samples : undefined;
+    };
+    const two = mn.threadRuns.find((x) => x.threads === 2);
+    out.push("");
+    out.push(
+      ...formatBounds(k.bounds!, {
+        measured: {
+          train1: median(mn.train.rates),
+          infer1: median(mn.infer.rates),
+          train2: two ? median(two.train.rates) : undefined,
+          infer2: two ? median(two.infer.rates) : undefined,
+        },
+        kernelMicros: {
+          f1: us("forward 1"),
+          f2: us("forward 2"),
+          u1: us("update 1"),
+          u2: us("update 2"),
+        },
+      }),
+    );
+  }
   const hwm = vmHwm();
   out.push("");
   out.push(
@@ -1612,7 +1641,10 @@ async function main(argv: string[]): Promise<number> {
       const cs = await columnSum();
       const bound = [16 * 1024, MiB, 16 * MiB].map((ws) => measureColumnSum(cs, ws));
       const synthetic = [await syntheticForward(128), await syntheticForward(255)];
+      progress("  bounds: list sums, gather, updates, two workers (bench/bounds.ts)");
+      const bounds = await runBounds({ progress, columnSum: false });
       report.kernels = {
+        bounds,
         samples: nKernel,
         rows,
         trainSampleSeconds,

@@ -1,10 +1,14 @@
 /**
- * The bound of the forward kernel: a WebAssembly SIMD i32x4 column-sum loop, hand-assembled.
+ * The bound of the old forward kernel: a WebAssembly SIMD i32x4 column-sum loop, hand-assembled.
  *
- * The forward kernel of desire.wasm spends its time in `dst[k] += row[k]` over i32 rows (the
- * weight row of an input that fired, added into the current of one time step). This module
- * builds, byte by byte, a wasm module with one function doing only that loop, with the same
- * shape as the kernel (v128 load + i32x4.add + v128 store, unrolled 4×, 64 bytes per turn):
+ * The forward kernel of desire.wasm used to spend its time in `dst[k] += row[k]` over i32 rows
+ * (the weight row of an input that fired, added into the current of one time step, a
+ * read-modify-write of the current). It now keeps the current of 32 neurons in registers and adds
+ * 128-byte row chunks from lists; the bounds of that design (and of the update and of two
+ * threads) are in `bench/bounds.ts`, which shows this loop once as the old design's comparison.
+ * This module builds, byte by byte, a wasm module with one function doing only that loop, with
+ * the same shape as the old kernel (v128 load + i32x4.add + v128 store, unrolled 4×, 64 bytes
+ * per turn):
  *
  * ```
  * colsum(dst, src, rowBytes, rows, reps):

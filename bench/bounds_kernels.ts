@@ -1,0 +1,511 @@
+/**
+ * The bound micro-kernels of `bench/bounds.ts`: their AssemblyScript source, the TypeScript view
+ * of their exports and of the memory layout, the units of work of the two-thread section, and the
+ * Web Worker entry (this module is the workers' script; it imports nothing, so a worker starts
+ * fast and `deno test` type-checks little).
+ *
+ * The AssemblyScript source is compiled at bench time by `npm:assemblyscript@0.28.20` (in a
+ * child process, see `compileBoundsKernels` in bench/bounds.ts) with the flags of the `threads`
+ * target in asconfig.json (optimize level 3, no assertions, stub runtime, SIMD and threads,
+ * imported shared memory), so that the loops get the same compiler and the same code generation
+ * as the kernels of desire.wasm. The kernels allocate nothing and own no memory: the host lays out all the data
+ * and passes byte addresses. Each one is the memory pattern of a kernel of `assembly/` with as
+ * little else as possible:
+ *
+ * - `listSum`: `forwardChunk32` of assembly/forward.ts without the membranes: 32 lanes at a time,
+ *   the current in 8 v128 accumulators, per step t the 128-byte chunk of every row listed for t
+ *   (entries are byte offsets of rows) added; the accumulators carry over from step to step (as
+ *   the running sum R does) and are stored after each step (where the kernel runs its membrane
+ *   step) and at the end of each chunk (so that a test can check every sum).
+ * - `updateRows` / `updateRowsNoFwd`: the inner loop of `updateLayerSimd` of assembly/stdp.ts:
+ *   for each listed row, on each listed 4-lane group, master += update, clamped to ±2^28
+ *   (saturations counted), stored, and (with the forward copy) the rounded value stored into the
+ *   second matrix. The update is one row (the kernel adds one or a few rows from L1).
+ * - `gatherRows`: the read pattern of `backwardLayerSimd` (assembly/desire.ts): for each listed
+ *   row, Σ over the listed groups of row · factors (i32x4.mul and add), one sum per row.
+ * - `stream`: v128 += k over a contiguous range (a read-modify-write stream, 64 bytes a turn),
+ *   used to touch the other layers' matrices between measurements, and as a bandwidth figure.
+ * - `alu`: 4 independent i32x4 xorshift chains, no memory: the pure register/ALU loop.
+ *
+ * @module
+ */
+
+/** The AssemblyScript source (one file). */
+export const BOUNDS_KERNELS_SOURCE: string = `
+// Bound micro-kernels (see bench/bounds_kernels.ts). Addresses are byte addresses.
+
+/** The clamp of the master weights (WMAX of assembly/layout.ts). */
+const WMAX: i32 = 1 << 28;
+
+/**
+ * Register-blocked list sum. chunks × 32 lanes from base (chunk c at base + 128c); per step
+ * t < T the entries [beg[t], beg[t + 1]) of ent (u32 byte offsets of rows from base) are added;
+ * after step t the 8 accumulators go to out + 128t, after each chunk to res + 128c. reps passes.
+ */
+export function listSum(
+  base: usize, beg: usize, ent: usize, T: i32, chunks: i32, out: usize, res: usize, reps: i32,
+): void {
+  for (let r = 0; r < reps; r++) {
+    for (let c = 0; c < chunks; c++) {
+      const b = base + (<usize>c << 7);
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (let t = 0; t < T; t++) {
+        const bt = beg + (<usize>t << 2);
+        let q = load<u32>(bt);
+        const e = load<u32>(bt, 4);
+        for (; q < e; q++) {
+          const p = b + <usize>load<u32>(ent + (<usize>q << 2));
+          a0 = i32x4.add(a0, v128.load(p));
+          a1 = i32x4.add(a1, v128.load(p, 16));
+          a2 = i32x4.add(a2, v128.load(p, 32));
+          a3 = i32x4.add(a3, v128.load(p, 48));
+          a4 = i32x4.add(a4, v128.load(p, 64));
+          a5 = i32x4.add(a5, v128.load(p, 80));
+          a6 = i32x4.add(a6, v128.load(p, 96));
+          a7 = i32x4.add(a7, v128.load(p, 112));
+        }
+        const o = out + (<usize>t << 7);
+        v128.store(o, a0);
+        v128.store(o, a1, 16);
+        v128.store(o, a2, 32);
+        v128.store(o, a3, 48);
+        v128.store(o, a4, 64);
+        v128.store(o, a5, 80);
+        v128.store(o, a6, 96);
+        v128.store(o, a7, 112);
+      }
+      const o = res + (<usize>c << 7);
+      v128.store(o, a0);
+      v128.store(o, a1, 16);
+      v128.store(o, a2, 32);
+      v128.store(o, a3, 48);
+      v128.store(o, a4, 64);
+      v128.store(o, a5, 80);
+      v128.store(o, a6, 96);
+      v128.store(o, a7, 112);
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function updateImpl(
+  master: usize, fwd: usize, rows: usize, R: i32, groups: usize, ng: i32, upd: usize, fsh: i32,
+  withFwd: bool,
+): i32 {
+  const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
+  const vhalf = i32x4.splat(1 << (fsh - 1));
+  let sat: i32 = 0;
+  for (let a = 0; a < R; a++) {
+    const off = <usize>load<u32>(rows + (<usize>a << 2));
+    const rm = master + off, rf = fwd + off;
+    for (let g = 0; g < ng; g++) {
+      const o = <usize>load<u32>(groups + (<usize>g << 2));
+      const w = i32x4.add(v128.load(rm + o), v128.load(upd + o));
+      const c = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
+      if (v128.any_true(v128.xor(c, w))) sat += <i32>popcnt(i32x4.bitmask(i32x4.ne(c, w)));
+      v128.store(rm + o, c);
+      if (withFwd) v128.store(rf + o, i32x4.shr_s(i32x4.add(c, vhalf), fsh));
+    }
+  }
+  return sat;
+}
+
+/**
+ * For each of the R rows (u32 byte offsets at rows, from master and from fwd), on each of the
+ * ng groups (u32 byte offsets within a row at groups): master = clamp(master + upd),
+ * fwd = (master + 2^(fsh − 1)) >> fsh. Returns the number of clamped lanes.
+ */
+export function updateRows(
+  master: usize, fwd: usize, rows: usize, R: i32, groups: usize, ng: i32, upd: usize, fsh: i32,
+): i32 {
+  return updateImpl(master, fwd, rows, R, groups, ng, upd, fsh, true);
+}
+
+/** updateRows without the forward copy (fwd is not written). */
+export function updateRowsNoFwd(
+  master: usize, fwd: usize, rows: usize, R: i32, groups: usize, ng: i32, upd: usize, fsh: i32,
+): i32 {
+  return updateImpl(master, fwd, rows, R, groups, ng, upd, fsh, false);
+}
+
+/**
+ * The read pattern of backwardLayerSimd (assembly/desire.ts): for each of the R rows (u32 byte
+ * offsets from mat at rows), Σ over the ng groups of row · kvec (i32x4.mul + add, wrapping); the
+ * row's sum of the 4 lanes goes to out + 4a.
+ */
+export function gatherRows(
+  mat: usize, rows: usize, R: i32, groups: usize, ng: i32, kvec: usize, out: usize,
+): void {
+  for (let a = 0; a < R; a++) {
+    const row = mat + <usize>load<u32>(rows + (<usize>a << 2));
+    let acc = i32x4.splat(0);
+    for (let g = 0; g < ng; g++) {
+      const o = <usize>load<u32>(groups + (<usize>g << 2));
+      acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
+    }
+    store<i32>(out + (<usize>a << 2), i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) +
+      i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3));
+  }
+}
+
+/** i32 lanes of [p, p + bytes) += k (bytes a multiple of 64). */
+export function stream(p: usize, bytes: usize, k: i32): void {
+  const v = i32x4.splat(k);
+  const e = p + bytes;
+  for (; p < e; p += 64) {
+    v128.store(p, i32x4.add(v128.load(p), v));
+    v128.store(p, i32x4.add(v128.load(p, 16), v), 16);
+    v128.store(p, i32x4.add(v128.load(p, 32), v), 32);
+    v128.store(p, i32x4.add(v128.load(p, 48), v), 48);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function xorshift(x: v128): v128 {
+  x = v128.xor(x, i32x4.shl(x, 13));
+  x = v128.xor(x, i32x4.shr_u(x, 17));
+  return v128.xor(x, i32x4.shl(x, 5));
+}
+
+/**
+ * n rounds of xorshift32 on 16 lanes (4 independent i32x4 chains) starting at seed + k for lane
+ * k; returns the xor of the 16 results.
+ */
+export function alu(n: i32, seed: i32): i32 {
+  const s = i32x4.splat(seed);
+  let x0 = i32x4.add(s, i32x4(0, 1, 2, 3)), x1 = i32x4.add(s, i32x4(4, 5, 6, 7));
+  let x2 = i32x4.add(s, i32x4(8, 9, 10, 11)), x3 = i32x4.add(s, i32x4(12, 13, 14, 15));
+  for (let i = 0; i < n; i++) {
+    x0 = xorshift(x0);
+    x1 = xorshift(x1);
+    x2 = xorshift(x2);
+    x3 = xorshift(x3);
+  }
+  const x = v128.xor(v128.xor(x0, x1), v128.xor(x2, x3));
+  return i32x4.extract_lane(x, 0) ^ i32x4.extract_lane(x, 1) ^ i32x4.extract_lane(x, 2) ^
+    i32x4.extract_lane(x, 3);
+}
+`;
+
+// ------------------------------------------------------------------ kernel interface, plan
+
+/** The exports of the compiled kernels (see BOUNDS_KERNELS_SOURCE). */
+export interface BoundsKernels {
+  /** Register-blocked list sums of `chunks` 32-lane chunks over T step lists (see the source). */
+  listSum(
+    base: number,
+    beg: number,
+    ent: number,
+    T: number,
+    chunks: number,
+    out: number,
+    res: number,
+    reps: number,
+  ): void;
+  /** The update pattern with the forward copy; returns the clamped lanes. */
+  updateRows(
+    master: number,
+    fwd: number,
+    rows: number,
+    R: number,
+    groups: number,
+    ng: number,
+    upd: number,
+    fsh: number,
+  ): number;
+  /** The update pattern without the forward copy; returns the clamped lanes. */
+  updateRowsNoFwd(
+    master: number,
+    fwd: number,
+    rows: number,
+    R: number,
+    groups: number,
+    ng: number,
+    upd: number,
+    fsh: number,
+  ): number;
+  /** The backward gather: per listed row, Σ over the listed groups of row · kvec. */
+  gatherRows(
+    mat: number,
+    rows: number,
+    R: number,
+    groups: number,
+    ng: number,
+    kvec: number,
+    out: number,
+  ): void;
+  /** i32 lanes of [p, p + bytes) += k, 64 bytes a turn. */
+  stream(p: number, bytes: number, k: number): void;
+  /** n xorshift32 rounds on 16 lanes from seed + lane; the xor of the results. */
+  alu(n: number, seed: number): number;
+}
+
+/** Instantiates the bound kernels over a shared memory. */
+export async function instantiateBoundsKernels(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+): Promise<BoundsKernels> {
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return instance.exports as unknown as BoundsKernels;
+}
+
+/** A list set: T + 1 u32 bounds at beg, then u32 byte offsets of rows at ent. */
+export interface ListSet {
+  beg: number;
+  ent: number;
+  entries: number;
+}
+
+/** A row set (u32 byte offsets) and a group set (u32 byte offsets in a row) of an update. */
+export interface UpdSet {
+  rows: number;
+  nRows: number;
+  groups: number;
+  nGroups: number;
+  lines: number;
+}
+
+export interface LayerPlan {
+  nIn: number;
+  P: number;
+  rowBytes: number;
+  lists: ListSet[];
+  upd: UpdSet[];
+  /** Row and group sets of the backward gather (layer 2 only; empty for layer 1). */
+  bwd: UpdSet[];
+  /** One update row (P lanes). */
+  updRow: number;
+  /** The backward factors (P lanes). */
+  kvec: number;
+}
+
+export interface SlotPlan {
+  /** Per layer: master matrix, its forward copy right after it. */
+  master: [number, number];
+  fwd: [number, number];
+  pairBytes: [number, number];
+  hot: number;
+  out: number;
+  res: number;
+  /** Per-row sums of gatherRows. */
+  sums: number;
+}
+
+/** The memory layout (plain data, posted to the workers). */
+export interface Plan {
+  T: number;
+  fsh: number;
+  layers: [LayerPlan, LayerPlan];
+  hotList: ListSet;
+  hotChunks: number;
+  slots: SlotPlan[];
+  bytes: number;
+}
+
+/** Shift of the forward copy used by the benchmarks: fwd = (master + 2^(FSH−1)) >> FSH. */
+export const FSH = 12;
+
+// ------------------------------------------------------------------------------- work units
+
+/**
+ * The memory patterns of one training sample's big kernels, on set i of a layer: "f1", "f2" the
+ * list sums of the forward pass, "b2" the backward gather of layer 2 (rows of the inputs that
+ * fired and were kept, groups with a non-zero factor, read from the forward matrix), "u1", "u2"
+ * the updates with the forward copy, "u1n", "u2n" without it.
+ */
+export type Phase = "f1" | "f2" | "b2" | "u1" | "u2" | "u1n" | "u2n";
+
+/** Runs phase `ph` on set i (mod the pool) of slot `slot`. */
+export function phaseRunner(
+  k: BoundsKernels,
+  plan: Plan,
+  slot: number,
+): (ph: Phase, i: number) => void {
+  const sp = plan.slots[slot];
+  const [L1, L2] = plan.layers;
+  const fwd = (l: 0 | 1, L: LayerPlan, i: number) => {
+    const s = L.lists[i % L.lists.length];
+    k.listSum(sp.fwd[l], s.beg, s.ent, plan.T, L.P / 32, sp.out, sp.res, 1);
+  };
+  const upd = (l: 0 | 1, L: LayerPlan, i: number, withFwd: boolean) => {
+    const s = L.upd[i % L.upd.length];
+    (withFwd ? k.updateRows : k.updateRowsNoFwd)(
+      sp.master[l],
+      sp.fwd[l],
+      s.rows,
+      s.nRows,
+      s.groups,
+      s.nGroups,
+      L.updRow,
+      plan.fsh,
+    );
+  };
+  return (ph, i) => {
+    switch (ph) {
+      case "f1":
+        return fwd(0, L1, i);
+      case "f2":
+        return fwd(1, L2, i);
+      case "b2": {
+        const s = L2.bwd[i % L2.bwd.length];
+        return k.gatherRows(sp.fwd[1], s.rows, s.nRows, s.groups, s.nGroups, L2.kvec, sp.sums);
+      }
+      case "u1":
+        return upd(0, L1, i, true);
+      case "u2":
+        return upd(1, L2, i, true);
+      case "u1n":
+        return upd(0, L1, i, false);
+      case "u2n":
+        return upd(1, L2, i, false);
+    }
+  };
+}
+
+/**
+ * Thousands of short calls of every kernel on slot `slot`, so that V8 tiers them all up to its
+ * optimizing compiler before anything is timed: it counts calls, and a few long calls can run
+ * the baseline code for a second and more (measured here: 2× slower list sums).
+ */
+export function warmUpKernels(k: BoundsKernels, plan: Plan, slot: number): void {
+  const sp = plan.slots[slot], L = plan.layers[0], s = L.upd[0], h = plan.hotList;
+  for (let i = 0; i < 5000; i++) {
+    k.listSum(sp.hot, h.beg, h.ent, 1, 1, sp.out, sp.res, 1);
+    k.updateRows(sp.master[0], sp.fwd[0], s.rows, 1, s.groups, 1, L.updRow, plan.fsh);
+    k.updateRowsNoFwd(sp.master[0], sp.fwd[0], s.rows, 1, s.groups, 1, L.updRow, plan.fsh);
+    k.gatherRows(sp.fwd[0], s.rows, 1, s.groups, 1, L.kvec, sp.sums);
+    k.stream(sp.hot, 64, 0);
+    k.alu(4, i);
+  }
+}
+
+/** The phases of one sample in the order of sampleStep (assembly/threads.ts). */
+export const TRAINING_ORDER: readonly Phase[] = ["f1", "f2", "b2", "u1", "u2"];
+
+/** The patterns of the two-thread section. */
+export type ScaleKind = "alu" | "listL1" | "update" | "inferSkeleton" | "skeleton" | "stream";
+
+/** A repeatable unit of work of one kind on one slot, and its size in the kind's unit. */
+export interface Unit {
+  run(): void;
+  work: number;
+}
+
+/**
+ * A unit of `kind` on slot `slot`; `param`: alu rounds or list-sum passes per call. "update",
+ * "inferSkeleton" and "skeleton" are one sample each (updates 1, 2; forward 1, 2; the whole
+ * TRAINING_ORDER), on consecutive sets.
+ */
+export function makeUnit(
+  k: BoundsKernels,
+  plan: Plan,
+  slot: number,
+  kind: ScaleKind,
+  param: number,
+): Unit {
+  const sp = plan.slots[slot];
+  let turn = slot * 7;
+  switch (kind) {
+    case "alu":
+      return { run: () => void k.alu(param, turn++), work: 96 * param };
+    case "listL1": {
+      const h = plan.hotList;
+      return {
+        run: () => k.listSum(sp.hot, h.beg, h.ent, plan.T, plan.hotChunks, sp.out, sp.res, param),
+        work: 32 * h.entries * plan.hotChunks * param,
+      };
+    }
+    case "stream":
+      return { run: () => k.stream(sp.master[1], sp.pairBytes[1], 0), work: sp.pairBytes[1] };
+    default: {
+      const run = phaseRunner(k, plan, slot);
+      const phases: readonly Phase[] = kind === "update"
+        ? ["u1", "u2"]
+        : kind === "inferSkeleton"
+        ? ["f1", "f2"]
+        : TRAINING_ORDER;
+      return {
+        run: () => {
+          const i = turn++;
+          for (const ph of phases) run(ph, i);
+        },
+        work: 1,
+      };
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------ workers
+
+/** Words of the control array shared with the workers: the start generation, the stop flag. */
+export const CTL_GO = 0, CTL_STOP = 1;
+
+export interface WorkerInit {
+  cmd: "init";
+  slot: number;
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctl: SharedArrayBuffer;
+  plan: Plan;
+}
+export interface WorkerRun {
+  cmd: "run";
+  kind: ScaleKind;
+  slot: number;
+  param: number;
+  gen: number;
+}
+export interface WorkerDone {
+  done: true;
+  calls: number;
+  work: number;
+  ms: number;
+}
+
+/**
+ * The worker side: on `init` instantiates the kernels over the posted shared memory; on `run`
+ * posts `armed`, sleeps until the GO word changes, runs units of the asked kind until the STOP
+ * word is set, and posts its count, work and time.
+ */
+function workerMain(): void {
+  const g = globalThis as unknown as {
+    onmessage: ((e: MessageEvent) => void) | null;
+    postMessage(m: unknown): void;
+  };
+  let k: BoundsKernels | undefined, plan: Plan | undefined, ctl: Int32Array | undefined;
+  g.onmessage = async (e: MessageEvent) => {
+    const d = e.data as WorkerInit | WorkerRun;
+    try {
+      if (d.cmd === "init") {
+        k = await instantiateBoundsKernels(d.module, d.memory);
+        plan = d.plan;
+        ctl = new Int32Array(d.ctl);
+        warmUpKernels(k, plan, d.slot);
+        g.postMessage({ ready: true });
+      } else if (k && plan && ctl) {
+        const unit = makeUnit(k, plan, d.slot, d.kind, d.param);
+        g.postMessage({ armed: true });
+        Atomics.wait(ctl, CTL_GO, d.gen);
+        const t0 = performance.now();
+        let calls = 0;
+        do {
+          unit.run();
+          calls++;
+        } while (Atomics.load(ctl, CTL_STOP) === 0);
+        const ms = performance.now() - t0;
+        g.postMessage({ done: true, calls, work: calls * unit.work, ms } satisfies WorkerDone);
+      }
+    } catch (err) {
+      g.postMessage({ error: String(err instanceof Error ? err.stack : err) });
+    }
+  };
+}
+
+// ------------------------------------------------------------------------------------ main
+
+/** True in a Web Worker (where this module is the worker's entry: see workerMain). */
+export const IS_WORKER =
+  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
+    "undefined";
+
+if (IS_WORKER) workerMain();
