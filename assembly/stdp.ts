@@ -21,21 +21,45 @@ import {
 import { STREAM_ROUND, currentKey, draw } from "./rng";
 import { activeInputs } from "./forward";
 
-/** Update rows U[s][j] of layer l; returns the mask of steps s whose row is not all zero. */
-export function updateRows(l: i32, upd: usize, j0: i32, j1: i32): u32 {
+/**
+ * The 4-lane groups of neurons [j0, j1) of layer l holding a neuron that updates (desired, kept
+ * and fired): their byte offsets (4·j) go to `groups`; returns their number.
+ */
+function updateGroups(l: i32, j0: i32, j1: i32, groups: usize): i32 {
+  const des = lay(LAY_DESIRE + l), keep = lay(LAY_KEEP + l), words = lay(LAY_WORDS + l);
+  const jn = min(j1, size(l));
+  let ng: i32 = 0;
+  for (let j = j0; j < jn; j += 4) {
+    let any = false;
+    for (let q = j; q < min(j + 4, jn); q++) {
+      const o = <usize>q << 2;
+      if ((load<i32>(des + o) & 1) != 0 && load<i32>(keep + o) != 0 && load<u32>(words + o) != 0) {
+        any = true;
+      }
+    }
+    if (any) {
+      store<u32>(groups + (<usize>ng << 2), <u32>(j << 2));
+      ng++;
+    }
+  }
+  return ng;
+}
+
+/**
+ * Update rows of layer l for the ng groups listed in `groups`, compacted: row s holds, at byte
+ * 16·k + 4·lane, U[s][j] of neuron j = groups[k]/4 + lane (see the top of this file), and rows
+ * are `rowBytes` apart from `ub`. Returns the mask of steps s whose row is not all zero.
+ */
+function updateRows(
+  l: i32, groups: usize, ng: i32, ub: usize, rowBytes: usize, mant: u64, shift: i32,
+): u32 {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
   const P = stride(l);
   const n = size(l);
-  const mant = <u64>(<u32>cfg(CFG_LR_MANT) & 0xffffff); // < 2^24 by construction
-  const shift = cfg(CFG_LR_SHIFT);
-  for (let t = 0; t < T; t++) {
-    memory.fill(upd + ((<usize>t * <usize>P + <usize>j0) << 2), 0, <usize>(j1 - j0) << 2);
-  }
-  if (mant == 0 || shift < 1 || shift > 62) return 0;
-  const des = lay(LAY_DESIRE + l);
-  const keep = lay(LAY_KEEP + l);
-  const words = lay(LAY_WORDS + l);
+  const span = <usize>ng << 4;
+  for (let t = 0; t < T; t++) memory.fill(ub + <usize>t * rowBytes, 0, span);
+  const des = lay(LAY_DESIRE + l), keep = lay(LAY_KEEP + l), words = lay(LAY_WORDS + l);
   const key = currentKey();
   const stream = STREAM_ROUND + <u64>l;
   const lam = (<i64>1 << d) - 1;
@@ -43,23 +67,26 @@ export function updateRows(l: i32, upd: usize, j0: i32, j1: i32): u32 {
   const one: i64 = <i64>1 << G_FRAC;
   const rsh = <u64>(64 - shift);
   let rows: u32 = 0;
-  const jn = min(j1, n);
-  for (let j = j0; j < jn; j++) {
-    const o = <usize>j << 2;
-    const dj = load<i32>(des + o);
-    if ((dj & 1) == 0 || load<i32>(keep + o) == 0) continue;
-    const s = load<u32>(words + o);
-    if (s == 0) continue;
-    const neg = (dj & 2) == 0;
-    let g: i64 = 0;
-    for (let t = T - 1; t >= 0; t--) {
-      g = ((g * lam + half) >> d) + (((s >> <u32>t) & 1) != 0 ? one : 0);
-      if (g == 0) continue;
-      const r = draw(key, stream, <u64>t * <u64>P + <u64>j) >> rsh;
-      const v = <i32>((<u64>g * mant + r) >> <u64>shift);
-      if (v != 0) {
-        store<i32>(upd + ((<usize>t * <usize>P + <usize>j) << 2), neg ? -v : v);
-        rows |= <u32>1 << <u32>t;
+  for (let k = 0; k < ng; k++) {
+    const jb = <i32>(load<u32>(groups + (<usize>k << 2)) >> 2);
+    for (let j = jb; j < min(jb + 4, n); j++) {
+      const o = <usize>j << 2;
+      const dj = load<i32>(des + o);
+      if ((dj & 1) == 0 || load<i32>(keep + o) == 0) continue;
+      const s = load<u32>(words + o);
+      if (s == 0) continue;
+      const neg = (dj & 2) == 0;
+      const dst = ub + (<usize>k << 4) + (<usize>(j - jb) << 2);
+      let g: i64 = 0;
+      for (let t = T - 1; t >= 0; t--) {
+        g = ((g * lam + half) >> d) + (((s >> <u32>t) & 1) != 0 ? one : 0);
+        if (g == 0) continue;
+        const r = draw(key, stream, <u64>t * <u64>P + <u64>j) >> rsh;
+        const v = <i32>((<u64>g * mant + r) >> <u64>shift);
+        if (v != 0) {
+          store<i32>(dst + <usize>t * rowBytes, neg ? -v : v);
+          rows |= <u32>1 << <u32>t;
+        }
       }
     }
   }
@@ -67,17 +94,27 @@ export function updateRows(l: i32, upd: usize, j0: i32, j1: i32): u32 {
 }
 
 /**
- * Applies layer l's update rows to the master weights and rewrites the forward copy (SIMD).
+ * Applies layer l's update to the master weights of neurons [j0, j1) and rewrites their forward
+ * copy (SIMD). Only the 4-lane groups with a neuron that updates are visited: their update rows
+ * are built compacted (updateRows), so zeroing, prefix sums and row sums touch only them.
  * An input's change Σ_{s ∈ b_i} U[s] is either summed row by row, or, when its spikes come in
  * fewer runs than rows, from the prefix sums C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e] of
  * C[e] − C[a−1]. Exact integer sums either way: the choice only saves work.
  */
 export function updateLayerSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
-  const upd = lay(LAY_UPD);
-  const rows = updateRows(l, upd, j0, j1);
-  if (rows == 0) return;
+  const mant = <u64>(<u32>cfg(CFG_LR_MANT) & 0xffffff); // < 2^24 by construction
+  const shift = cfg(CFG_LR_SHIFT);
+  if (mant == 0 || shift < 1 || shift > 62) return;
+  const groups = sc + lay(LAY_OFF_GROUPS);
+  const ng = updateGroups(l, j0, j1, groups);
+  if (ng == 0) return;
   const T = cfg(CFG_T);
   const P = stride(l);
+  const rowBytes = <usize>P << 2;
+  // This thread's compacted rows start at its first lane, in the shared update and prefix buffers.
+  const upd = lay(LAY_UPD) + (<usize>j0 << 2), pre = lay(LAY_CUR) + (<usize>j0 << 2);
+  const rows = updateRows(l, groups, ng, upd, rowBytes, mant, shift);
+  if (rows == 0) return;
   const act = sc, actw = sc + lay(LAY_OFF_ACTW);
   const na = activeInputs(l, act, actw);
   const master = lay(LAY_MASTER + l), fwd = lay(LAY_FWD + l);
@@ -85,27 +122,14 @@ export function updateLayerSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
   const fsh = MASTER_FRAC - f;
   const vhalf = i32x4.splat(1 << (fsh - 1));
   const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
-  const rowBytes = <usize>P << 2;
-  // The 4-lane groups with a non-zero update in some step: only they change.
-  const groups = sc + lay(LAY_OFF_GROUPS);
-  const b0 = <usize>j0 << 2, b1 = <usize>j1 << 2;
-  let ng: i32 = 0;
-  for (let o = b0; o < b1; o += 16) {
-    let any = v128.load(upd + o);
-    for (let t = 1; t < T; t++) any = v128.or(any, v128.load(upd + <usize>t * rowBytes + o));
-    if (v128.any_true(any)) {
-      store<u32>(groups + (<usize>ng << 2), <u32>o);
-      ng++;
-    }
-  }
-  // Prefix sums of the update rows, in the (now free) current buffer.
-  const pre = lay(LAY_CUR);
-  memory.copy(pre + b0, upd + b0, b1 - b0);
+  const span = <usize>ng << 4;
+  // Prefix sums of the compacted update rows.
+  memory.copy(pre, upd, span);
   for (let t = 1; t < T; t++) {
     const prev = pre + <usize>(t - 1) * rowBytes, dst = pre + <usize>t * rowBytes;
     const src = upd + <usize>t * rowBytes;
-    for (let o = b0; o < b1; o += 16) {
-      v128.store(dst + o, i32x4.add(v128.load(prev + o), v128.load(src + o)));
+    for (let c: usize = 0; c < span; c += 16) {
+      v128.store(dst + c, i32x4.add(v128.load(prev + c), v128.load(src + c)));
     }
   }
   let sat: i32 = 0;
@@ -139,20 +163,21 @@ export function updateLayerSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
     const i = <usize>load<u32>(act + (<usize>a << 2));
     const rm = master + i * rowBytes, rf = fwd + i * rowBytes;
     const p0 = <usize>load<u32>(plus);
-    for (let g = 0; g < ng; g++) {
-      const o = <usize>load<u32>(groups + (<usize>g << 2));
-      let acc = v128.load(p0 + o);
+    for (let k = 0; k < ng; k++) {
+      const c = <usize>k << 4;
+      const o = <usize>load<u32>(groups + (<usize>k << 2));
+      let acc = v128.load(p0 + c);
       for (let q = 1; q < np; q++) {
-        acc = i32x4.add(acc, v128.load(<usize>load<u32>(plus + (<usize>q << 2)) + o));
+        acc = i32x4.add(acc, v128.load(<usize>load<u32>(plus + (<usize>q << 2)) + c));
       }
       for (let q = 0; q < nm; q++) {
-        acc = i32x4.sub(acc, v128.load(<usize>load<u32>(minus + (<usize>q << 2)) + o));
+        acc = i32x4.sub(acc, v128.load(<usize>load<u32>(minus + (<usize>q << 2)) + c));
       }
       const w = i32x4.add(v128.load(rm + o), acc);
-      const c = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
-      if (v128.any_true(v128.xor(c, w))) sat += <i32>popcnt(i32x4.bitmask(i32x4.ne(c, w)));
-      v128.store(rm + o, c);
-      v128.store(rf + o, i32x4.shr_s(i32x4.add(c, vhalf), fsh));
+      const cl = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
+      if (v128.any_true(v128.xor(cl, w))) sat += <i32>popcnt(i32x4.bitmask(i32x4.ne(cl, w)));
+      v128.store(rm + o, cl);
+      v128.store(rf + o, i32x4.shr_s(i32x4.add(cl, vhalf), fsh));
     }
   }
   if (sat != 0) addSaturations(sc, sat);

@@ -2,10 +2,11 @@
  * A/B timing of two builds of desire.wasm, interleaved in one process so that the machine's
  * drifting speed affects both alike; also checks that both end with the same weights.
  *
- *   deno run -A bench/ab.ts OLD.wasm NEW.wasm [train|infer] [blocks]
+ *   deno run -A bench/ab.ts OLD.wasm NEW.wasm [train|infer] [blocks] [MODEL]
  *
  * e.g. `git show HEAD~1:desire.wasm > /tmp/old.wasm && deno run -A bench/ab.ts /tmp/old.wasm
- * desire.wasm train 14`. MNIST 784-1600-800-10 from Kaiming seed-0 weights, lr 1e-5, blocks of 250
+ * desire.wasm train 14`. MNIST 784-1600-800-10 from Kaiming seed-0 weights (or from the weights of
+ * MODEL, a trained MNIST model file: activity falls as a net trains), lr 1e-5, blocks of 250
  * samples of the epoch-0 shuffle (inference: test images), medians over the blocks.
  *
  * @module
@@ -15,16 +16,19 @@ import { defaultConfig, deriveParams, fixedRate } from "../src/params.ts";
 import { kaimingMaster } from "../src/network.ts";
 import { loadDataset } from "../src/datasets.ts";
 import { shuffledOrder } from "../src/rng.ts";
+import { loadModel } from "../src/model_file.ts";
 
-const [fileA, fileB, mode = "train", blocksText = "10"] = Deno.args;
+const [fileA, fileB, mode = "train", blocksText = "10", modelPath] = Deno.args;
 if (!fileA || !fileB || (mode !== "train" && mode !== "infer")) {
-  console.error("usage: deno run -A bench/ab.ts OLD.wasm NEW.wasm [train|infer] [blocks]");
+  console.error("usage: deno run -A bench/ab.ts OLD.wasm NEW.wasm [train|infer] [blocks] [MODEL]");
   Deno.exit(2);
 }
 const data = await loadDataset("mnist", { verify: false });
 const config = defaultConfig([784, 1600, 800, 10]);
 const params = deriveParams(config);
-const initial = kaimingMaster(config.sizes, 0);
+const initial = modelPath
+  ? (await loadModel(modelPath)).weights
+  : kaimingMaster(config.sizes, 0);
 
 async function make(file: string): Promise<DesireExports> {
   const { instance } = await WebAssembly.instantiate(await Deno.readFile(file), {
