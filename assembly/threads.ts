@@ -9,7 +9,7 @@
 
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_STOP, cfg, cfgBase, itemStart, laneStart, scratch, setCfg,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, itemStart, laneStart, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
@@ -24,11 +24,20 @@ import { setSampleKey } from "./rng";
 }
 
 /**
- * Spins before a thread sleeps in atomic.wait: waking a sleeping thread costs tens of
- * microseconds, more than most phases of a step, so a waiting thread polls for a while first
- * (about a millisecond).
+ * Polls before a thread sleeps in atomic.wait, unless the host sets CFG_SPINS (about 10 µs).
+ * Waking a sleeping thread costs tens of microseconds, so a waiting thread polls for a while
+ * first; but on a loaded machine the thread it waits for may have lost its core, and a long
+ * poll then burns the time that thread needs. Measured on 2 cores, MNIST training with 2
+ * threads: with other processes running, 2000 polls train 1.5–2× faster than 200000 (about a
+ * millisecond, the first choice); on an idle machine the two are alike (bench/RESULTS.md).
  */
-const SPINS: i32 = 200000;
+const SPINS: i32 = 2000;
+
+// @ts-ignore: decorator
+@inline function spinLimit(): i32 {
+  const s = atomic.load<i32>(word(CFG_SPINS));
+  return s > 0 ? s : SPINS;
+}
 
 /** Waits until all nt threads have arrived (spins briefly, then sleeps on the generation word). */
 export function barrier(nt: i32): void {
@@ -40,8 +49,9 @@ export function barrier(nt: i32): void {
     atomic.notify(word(CFG_BAR_GEN), nt);
   } else {
     let spins = 0;
+    const limit = spinLimit();
     while (atomic.load<i32>(word(CFG_BAR_GEN)) == gen) {
-      if (++spins > SPINS) atomic.wait<i32>(word(CFG_BAR_GEN), gen, -1);
+      if (++spins > limit) atomic.wait<i32>(word(CFG_BAR_GEN), gen, -1);
     }
   }
 }
@@ -114,8 +124,9 @@ export function workerMain(tid: i32): i32 {
   atomic.add<i32>(word(CFG_READY), 1);
   while (true) {
     let spins = 0;
+    const limit = spinLimit();
     while (atomic.load<i32>(word(CFG_GO)) == seen) {
-      if (++spins > SPINS) atomic.wait<i32>(word(CFG_GO), seen, -1);
+      if (++spins > limit) atomic.wait<i32>(word(CFG_GO), seen, -1);
     }
     seen = atomic.load<i32>(word(CFG_GO));
     if (atomic.load<i32>(word(CFG_STOP)) != 0) break;
