@@ -246,9 +246,15 @@ function forwardChunk4(
 
 /**
  * Layer l's forward pass over all T steps for neurons [j0, j1) (multiples of 4): words[l]
- * from words[l−1] and fwd[l]. `sc` is the calling thread's scratch area.
+ * from words[l−1] and fwd[l]. `sc` is the calling thread's scratch area. With `claim` ≠ 0 (a
+ * word of the shared configuration block, threaded build), the threads that share the step
+ * take the 32-neuron chunks of [j0, j1), and then its 4-lane tail, one at a time from that
+ * counter, so a thread that runs faster does more of them; every chunk is computed the same
+ * way whoever takes it, so the words are the same.
  */
-export function forwardLayerSimd(l: i32, train: bool, j0: i32, j1: i32, sc: usize): void {
+export function forwardLayerSimd(
+  l: i32, train: bool, j0: i32, j1: i32, sc: usize, claim: usize = 0,
+): void {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
   const act = sc, actw = sc + lay(LAY_OFF_ACTW), ls = sc + lay(LAY_OFF_LIST);
@@ -257,14 +263,32 @@ export function forwardLayerSimd(l: i32, train: bool, j0: i32, j1: i32, sc: usiz
   const vthr = i32x4.splat(cfg(train ? CFG_THR_TRAIN + l : CFG_THR_EVAL + l));
   const fwd = lay(LAY_FWD + l), keep = lay(LAY_KEEP + l), out = lay(LAY_WORDS + l);
   let sat: i32 = 0;
-  let j = j0;
-  for (; j + 32 <= j1; j += 32) {
-    const o = <usize>j << 2;
-    sat += forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
-  }
-  for (; j < j1; j += 4) {
-    const o = <usize>j << 2;
-    sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
+  const full = (j1 - j0) >> 5; // 32-neuron chunks; then the tail [j0 + 32·full, j1)
+  if (ASC_FEATURE_THREADS && claim != 0) {
+    while (true) {
+      const c = atomic.add<i32>(claim, 1);
+      if (c > full) break;
+      const j = j0 + (c << 5);
+      if (c < full) {
+        const o = <usize>j << 2;
+        sat += forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
+      } else {
+        for (let k = j; k < j1; k += 4) {
+          const o = <usize>k << 2;
+          sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
+        }
+      }
+    }
+  } else {
+    let j = j0;
+    for (; j + 32 <= j1; j += 32) {
+      const o = <usize>j << 2;
+      sat += forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
+    }
+    for (; j < j1; j += 4) {
+      const o = <usize>j << 2;
+      sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
+    }
   }
   if (sat != 0) addSaturations(sc, sat);
 }

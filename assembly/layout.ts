@@ -46,6 +46,7 @@ export const CFG_ARG_INDEX: i32 = 123;
 export const CFG_RESULT: i32 = 124; //   runSample result (prediction)
 export const CFG_INFER_ONLY: i32 = 125; // non-zero: inference only (no master weights, no training)
 export const CFG_SPINS: i32 = 126; //    threaded build: polls before a waiting thread sleeps (0: the default)
+export const CFG_CLAIM: i32 = 160; //   + l (1..15): threaded build: work counter of layer l's forward pass (module-written)
 /** Byte offsets inside the block. */
 export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
 export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c

@@ -8,7 +8,7 @@
 // compiled out.
 
 import {
-  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_GO,
+  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
   CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, itemStart, laneStart, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
@@ -67,11 +67,14 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     if (train) setSampleKey(epoch, index);
     dropoutMasks(train);
     encodeInput();
+    if (ASC_FEATURE_THREADS && nt > 1) {
+      for (let l = 1; l < L; l++) atomic.store<i32>(word(CFG_CLAIM + l), 0);
+    }
   }
   barrier(nt);
   for (let l = 1; l < L; l++) {
-    const P = stride(l);
-    forwardLayerSimd(l, train, laneStart(P, tid, nt), laneStart(P, tid + 1, nt), sc);
+    // The hidden layers' chunks are shared out as the threads come for them (forward.ts).
+    forwardLayerSimd(l, train, 0, stride(l), sc, nt > 1 ? word(CFG_CLAIM + l) : 0);
     barrier(nt);
   }
   // The output layer is small (10 neurons): thread 0 alone runs its forward pass, the counts,
