@@ -32,6 +32,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { createHash } from "node:crypto";
 import { type DatasetName, loadDataset, type Split } from "../src/datasets.ts";
 import { kaimingMaster, masterToFloat, Network } from "../src/network.ts";
 import { deriveParams, fixedRate, type IntParams, type NetConfig } from "../src/params.ts";
@@ -686,6 +687,7 @@ async function nodeRun(
       train: Array.from({ length: n }, (_, k) => [k, train.labels[order[k]], 0, k]),
       infer: Array.from({ length: test.count }, (_, s) => n + s),
       noCounts: true,
+      digest: true,
     };
     await Deno.writeTextFile(`${dir}/job.json`, JSON.stringify(job));
     const r = await new Deno.Command(node, {
@@ -697,12 +699,12 @@ async function nodeRun(
       return { runtime: `node_host.mjs failed: ${new TextDecoder().decode(r.stderr).trim()}` };
     }
     const out = JSON.parse(new TextDecoder().decode(r.stdout));
-    let sameWeights = out.weights.length === net.params.L;
-    for (let l = 1; sameWeights && l <= net.params.L; l++) {
-      const bytes = Uint8Array.from(atob(out.weights[l - 1]), (c) => c.charCodeAt(0));
-      const w = new Int32Array(bytes.buffer), mine = net.weights(l);
-      sameWeights = w.length === mine.length && w.every((v, i) => v === mine[i]);
+    const hash = createHash("sha256");
+    for (let l = 1; l <= net.params.L; l++) {
+      const w = net.weights(l);
+      hash.update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
     }
+    const sameWeights = out.weightsSha256 === hash.digest("hex");
     return {
       runtime: out.runtime,
       trainRate: n / out.trainSeconds,

@@ -9,11 +9,13 @@
 // abiVersion, imports, selftest (checksum of a fresh instance, u32),
 // config (the 2048-byte configuration block after init(), base64), trainPredictions,
 // predictions, counts (per inferred image; none if the job sets noCounts), weights (master,
-// [out, in] per layer, base64 of little-endian i32), saturations, trainSeconds and inferSeconds
-// (wall time of the training and inference loops, for bench/bench.ts).
+// [out, in] per layer, base64 of little-endian i32; if the job sets digest, none, and
+// weightsSha256 is the SHA-256 of all layers' bytes instead), saturations, trainSeconds and
+// inferSeconds (wall time of the training and inference loops, for bench/bench.ts).
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const module = new WebAssembly.Module(readFileSync(job.wasm));
@@ -153,13 +155,15 @@ for (const k of job.infer) {
 }
 const inferSeconds = (performance.now() - t0) / 1000;
 const weights = [];
+const digest = job.digest ? createHash("sha256") : undefined;
 for (let l = 1; l <= L; l++) {
   const nIn = sizes[l - 1], src = new Int32Array(mem(), ex.weightsPtr(l), nIn * P[l]);
   const w = new Int32Array(nIn * sizes[l]);
   for (let j = 0; j < sizes[l]; j++) {
     for (let i = 0; i < nIn; i++) w[j * nIn + i] = src[i * P[l] + j];
   }
-  weights.push(Buffer.from(w.buffer).toString("base64"));
+  if (digest) digest.update(new Uint8Array(w.buffer));
+  else weights.push(Buffer.from(w.buffer).toString("base64"));
 }
 process.stdout.write(
   JSON.stringify({
@@ -173,6 +177,7 @@ process.stdout.write(
     counts,
     weights,
     saturations: ex.saturations(),
+    weightsSha256: digest?.digest("hex"),
     trainSeconds,
     inferSeconds,
   }) + "\n",
