@@ -26,9 +26,7 @@ if (!fileA || !fileB || (mode !== "train" && mode !== "infer")) {
 const data = await loadDataset("mnist", { verify: false });
 const config = defaultConfig([784, 1600, 800, 10]);
 const params = deriveParams(config);
-const initial = modelPath
-  ? (await loadModel(modelPath)).weights
-  : kaimingMaster(config.sizes, 0);
+const initial = modelPath ? (await loadModel(modelPath)).weights : kaimingMaster(config.sizes, 0);
 
 async function make(file: string): Promise<DesireExports> {
   const { instance } = await WebAssembly.instantiate(await Deno.readFile(file), {
