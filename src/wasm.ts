@@ -99,6 +99,7 @@ export const CFG = {
   ARG_EPOCH: 122,
   ARG_INDEX: 123,
   INFER_ONLY: 125,
+  SPINS: 126,
 } as const;
 
 let cachedModule: Promise<WebAssembly.Module> | undefined;

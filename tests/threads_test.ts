@@ -5,6 +5,7 @@ import { Network } from "../src/network.ts";
 import { loadDataset } from "../src/datasets.ts";
 import { shuffledOrder } from "../src/rng.ts";
 import { defaultConfig } from "../src/params.ts";
+import { CFG } from "../src/wasm.ts";
 
 const config = defaultConfig([784, 300, 100, 10], 0.05, 0.3);
 
@@ -13,11 +14,19 @@ Deno.test("Network with 1, 2 and 3 threads trains bit-identical weights", async 
   const order = shuffledOrder(5, 0, 60000);
   const N = 150, M = 100;
   let reference: { weights: Int32Array[]; predictions: number[]; counts: number[] } | undefined;
-  for (const threads of [1, 2, 3]) {
-    await t.step(`${threads} thread(s)`, async () => {
+  // spins 1: a waiting thread sleeps in atomic.wait at once, at every barrier (config word SPINS).
+  const cases = [{ threads: 1 }, { threads: 2 }, { threads: 3 }, { threads: 2, spins: 1 }, {
+    threads: 3,
+    spins: 1,
+  }];
+  for (const { threads, spins } of cases) {
+    await t.step(`${threads} thread(s)${spins ? ", sleeping at every barrier" : ""}`, async () => {
       const net = await Network.create(config, 5, undefined, { threads });
       try {
         assert.equal(net.threads, threads);
+        if (spins) {
+          new Int32Array(net.exports.memory.buffer, net.exports.configPtr())[CFG.SPINS] = spins;
+        }
         net.setLearningRate(1e-4);
         const start = net.weights(1);
         const predictions: number[] = [];
