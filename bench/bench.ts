@@ -1473,6 +1473,11 @@ function humanReport(
         "popcount(word) × P; backward nIn × P multiply-adds; update Σ over active inputs of " +
         "popcount(word & steps up to the last spike of a desired kept neuron) × P",
     );
+    out.push(
+      "  backward 2 through the raw export computes the desire of every first-layer neuron; " +
+        "trainSample() computes only the ones its update reads (neurons that fired and were kept, " +
+        "about a sixth of them), so the sum of the kernels exceeds trainSample()",
+    );
     out.push("");
     out.push(
       "bound: i32x4 column sum dst[k] += row[k] (hand-assembled wasm, bench/limit.ts, 1 KiB rows)",
