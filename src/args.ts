@@ -627,7 +627,12 @@ function real(
   return x;
 }
 
-function dataset(text: string): DatasetName {
+/**
+ * A `--dataset` value, checked.
+ *
+ * @throws {RangeError} Not one of the data set names.
+ */
+export function dataset(text: string): DatasetName {
   if (!(DATASETS as readonly string[]).includes(text)) {
     throw new RangeError(message("dataset", text, `must be one of: ${DATASETS.join(", ")}`));
   }
@@ -640,7 +645,13 @@ const MUST_VALIDATION = "must be an integer ≥ 0 and less than the number of tr
 /** The end of the messages that refuse a `--validation` leaving no sample to train on. */
 export const LEFT_TO_TRAIN = "so that at least one sample is left to train on";
 
-function positive(flag: string, text: string): number {
+/**
+ * An integer flag value ≥ 1, checked.
+ *
+ * @throws {TypeError} Not an integer.
+ * @throws {RangeError} Below 1 or not finite.
+ */
+export function positive(flag: string, text: string): number {
   return integer(flag, text, 1, Infinity, MUST_COUNT);
 }
 

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { UsageError } from "./args.ts";
+import { dataset as datasetName, positive, UsageError } from "./args.ts";
 import { DATASET_NAMES, type DatasetName, findDataset, loadSplit } from "./datasets.ts";
 import { loadModel, writeFileAtomic } from "./model_file.ts";
 import { readLog, renderCurves } from "./plot.ts";
@@ -197,27 +197,6 @@ function outFlag(value: string): string {
   return value;
 }
 
-function countFlag(flag: string, value: string): number {
-  const must = "must be an integer ≥ 1";
-  if (!/^[+-]?\d+$/.test(value.trim())) {
-    throw new TypeError(`Invalid --${flag}: ${value} (${must})`);
-  }
-  const n = Number(value);
-  if (n < 1 || !Number.isSafeInteger(n)) {
-    throw new RangeError(`Invalid --${flag}: ${value} (${must})`);
-  }
-  return n;
-}
-
-function datasetFlag(value: string): DatasetName {
-  if (!(DATASET_NAMES as readonly string[]).includes(value)) {
-    throw new RangeError(
-      `Invalid --dataset: ${value} (must be one of: ${DATASET_NAMES.join(", ")})`,
-    );
-  }
-  return value as DatasetName;
-}
-
 /**
  * Parses the arguments of `plot`.
  *
@@ -266,7 +245,7 @@ export function parseRasterArgs(argv: string[]): RasterOptions {
   return {
     model,
     index: i === 0 ? 0 : i, // not -0
-    dataset: dataset === undefined ? undefined : datasetFlag(dataset),
+    dataset: dataset === undefined ? undefined : datasetName(dataset),
     dataDir: s.flags.get("data-dir"),
     out: outFlag(s.flags.get("out") ?? `raster-${i}.svg`),
     help: false,
@@ -292,8 +271,8 @@ export function parseFieldsArgs(argv: string[]): FieldsCommandOptions {
   return {
     model,
     out: outFlag(s.flags.get("out") ?? "fields.png"),
-    count: count === undefined ? undefined : countFlag("count", count),
-    columns: columns === undefined ? undefined : countFlag("columns", columns),
+    count: count === undefined ? undefined : positive("count", count),
+    columns: columns === undefined ? undefined : positive("columns", columns),
     help: false,
   };
 }
