@@ -1,0 +1,224 @@
+/**
+ * Where a training step's time goes, phase by phase and thread by thread: 1 thread against N.
+ *
+ *   deno run -A bench/phases.ts [--threads N] [--rounds R] [--block B] [--infer]
+ *
+ * Builds an instrumented copy of the kernels in a temporary directory: the same sources, plus
+ * a clock import (`env.now`, the host's `performance.now()`) read at every phase boundary of
+ * `sampleStep` (assembly/threads.ts); each thread adds the time since its last mark to its own
+ * word in the configuration block (words 176 + 16·tid + phase, unused otherwise, in 0.1 µs).
+ * The repository's own build is not touched. Then one process trains a 1-thread and an
+ * N-thread MNIST network (784-1600-800-10, Kaiming seed 0, lr 1e-5, epoch-0 shuffle) in
+ * alternating blocks of B samples, so that the machine's drifting speed hits both alike, and
+ * prints µs per sample of every phase (the first block of each is a warm-up and not counted).
+ * Work phases (enc, fwd, out, bwd, upd1, upd2) are the kernels; "wait" phases are barriers
+ * (the time a thread waits for the slowest); "between" is the time from the end of one step
+ * to the start of the next (host work on thread 0, waiting for the next step on the others).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: "string", default: "2" },
+    rounds: { type: "string", default: "8" },
+    block: { type: "string", default: "200" },
+    infer: { type: "boolean", default: false },
+  },
+});
+const nt = Number(values.threads), rounds = Number(values.rounds), B = Number(values.block);
+if (!Number.isInteger(nt) || nt < 2 || nt > 4) throw new RangeError("--threads must be 2, 3 or 4");
+if (!Number.isInteger(rounds) || rounds < 2) throw new RangeError("--rounds must be ≥ 2");
+if (!Number.isInteger(B) || B < 2 || B * rounds > 60000) {
+  throw new RangeError("--block must be ≥ 2 and block × rounds ≤ 60000");
+}
+
+const root = new URL("..", import.meta.url).pathname;
+const tmp = await Deno.makeTempDir({ prefix: "desire-phases-" });
+
+async function copyTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isDirectory) await copyTree(join(from, e.name), join(to, e.name));
+    else if (e.isFile) await Deno.copyFile(join(from, e.name), join(to, e.name));
+  }
+}
+
+/** Replaces `find` in file `path` (relative to tmp) by `repl`; `find` must occur exactly once. */
+async function patch(path: string, find: string, repl: string): Promise<void> {
+  const file = join(tmp, path);
+  const text = await Deno.readTextFile(file);
+  const n = text.split(find).length - 1;
+  if (n !== 1) {
+    throw new Error(`bench/phases.ts: ${path} has ${n} copies of ${JSON.stringify(find)}`);
+  }
+  await Deno.writeTextFile(file, text.replace(find, repl));
+}
+
+for (const d of ["assembly", "src", "scripts"]) await copyTree(join(root, d), join(tmp, d));
+for (const f of ["asconfig.json", "deno.json", "deno.lock"]) {
+  await Deno.copyFile(join(root, f), join(tmp, f));
+}
+
+// The clock and the marks.
+await patch(
+  "assembly/threads.ts",
+  "// @ts-ignore: decorator\n@inline function word(",
+  `@external("env", "now") declare function now(): f64;
+let lastMark: f64 = 0;
+function mark(tid: i32, phase: i32): void {
+  const t = now();
+  const p = cfgBase() + (<usize>(176 + tid * 16 + phase) << 2);
+  store<i32>(p, load<i32>(p) + <i32>((t - lastMark) * 10000));
+  lastMark = t;
+}
+// @ts-ignore: decorator
+@inline function word(`,
+);
+const marks: [string, string][] = [
+  ["  const sc = scratch(tid);\n", "  const sc = scratch(tid);\n  mark(tid, 15);\n"],
+  [
+    "  barrier(nt);\n  for (let l = 1; l < L; l++) {\n    // The hidden",
+    "  mark(tid, 0);\n  barrier(nt);\n  mark(tid, 1);\n  for (let l = 1; l < L; l++) {\n    // The hidden",
+  ],
+  [
+    ": 0);\n    barrier(nt);\n  }",
+    ": 0);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n  }",
+  ],
+  [
+    "  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n",
+    "  mark(tid, 4);\n  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n  mark(tid, 5);\n",
+  ],
+  [
+    "l == 2);\n    barrier(nt);\n",
+    "l == 2);\n    mark(tid, 6);\n    barrier(nt);\n    mark(tid, 7);\n",
+  ],
+  [
+    "tid + 1, nt), sc);\n    barrier(nt);\n",
+    "tid + 1, nt), sc);\n    mark(tid, 8 + 2 * min(l - 1, 1));\n    barrier(nt);\n    mark(tid, 9 + 2 * min(l - 1, 1));\n",
+  ],
+];
+for (const [find, repl] of marks) await patch("assembly/threads.ts", find, repl);
+// The hosts provide the clock.
+await patch(
+  "src/wasm.ts",
+  "    env: {\n      abort(",
+  "    env: {\n      now: () => performance.now(),\n      abort(",
+);
+await patch(
+  "src/threads.ts",
+  "{ env: { memory, abort } }",
+  "{ env: { memory, abort, now: () => performance.now() } }",
+);
+await patch(
+  "src/thread_worker.ts",
+  "      memory,\n      abort(",
+  "      memory,\n      now: () => performance.now(),\n      abort(",
+);
+
+for (const args of [["--target", "release"], ["--target", "threads"]]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "npm:assemblyscript@0.28.20/asc", "assembly/index.ts", ...args],
+    cwd: tmp,
+  }).output();
+  if (!out.success) {
+    throw new Error(`bench/phases.ts: asc failed:\n${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+{
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "scripts/embed_wasm.ts"],
+    cwd: tmp,
+  }).output();
+  if (!out.success) throw new Error("bench/phases.ts: scripts/embed_wasm.ts failed");
+}
+
+const { Network } = await import(join(tmp, "src/network.ts"));
+const { defaultConfig } = await import(join(tmp, "src/params.ts"));
+const { loadDataset } = await import(join(tmp, "src/datasets.ts"));
+const { shuffledOrder } = await import(join(tmp, "src/rng.ts"));
+
+const data = await loadDataset("mnist", { verify: false });
+const config = defaultConfig([784, 1600, 800, 10]);
+const order: Uint32Array = shuffledOrder(0, 0, data.train.count);
+const nets = [
+  await Network.create(config, 0, undefined, { threads: 1 }),
+  await Network.create(config, 0, undefined, { threads: nt }),
+];
+for (const net of nets) net.setLearningRate(1e-5);
+const acc = [new Float64Array(64), new Float64Array(64)], ms = [0, 0];
+for (let r = 0; r < rounds; r++) {
+  for (let n = 0; n < 2; n++) {
+    const net = nets[n];
+    const w = new Int32Array(net.exports.memory.buffer, net.exports.configPtr(), 256);
+    const step = (k: number) => {
+      if (values.infer) {
+        const s = k % data.test.count;
+        net.infer(data.test.images.subarray(s * 784, s * 784 + 784));
+      } else {
+        const s = order[k];
+        net.trainSample(
+          data.train.images.subarray(s * 784, s * 784 + 784),
+          data.train.labels[s],
+          0,
+          k,
+        );
+      }
+    };
+    // The block's first step is not counted: its "between" holds the other network's block.
+    step(r * B);
+    w.fill(0, 176, 240);
+    const t0 = performance.now();
+    for (let k = r * B + 1; k < (r + 1) * B; k++) step(k);
+    if (r === 0) continue;
+    ms[n] += performance.now() - t0;
+    for (let i = 0; i < 64; i++) acc[n][i] += w[176 + i] / 10;
+  }
+}
+for (const net of nets) await net.close();
+await Deno.remove(tmp, { recursive: true });
+
+const N = (B - 1) * (rounds - 1);
+const names = [
+  "enc",
+  "wait",
+  "fwd",
+  "wait",
+  "out",
+  "wait",
+  "bwd",
+  "wait",
+  "upd1",
+  "wait",
+  "upd2",
+  "wait",
+];
+const cols = [...names.map((_, k) => k), 15];
+const head = ["", "µs/sample", ...names, "between"];
+const rows: string[][] = [];
+for (let n = 0; n < 2; n++) {
+  const threads = n === 0 ? 1 : nt;
+  for (let tid = 0; tid < threads; tid++) {
+    rows.push([
+      `${threads} thread${threads > 1 ? "s" : ""}, tid ${tid}`,
+      tid === 0 ? (ms[n] * 1000 / N).toFixed(0) : "",
+      ...cols.map((c) => (acc[n][tid * 16 + c] / N).toFixed(0)),
+    ]);
+  }
+}
+const width = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k].length)));
+const line = (r: string[]) =>
+  r.map((c, k) => k === 0 ? c.padEnd(width[k]) : c.padStart(width[k])).join("  ");
+console.log(
+  `bench/phases.ts: MNIST 784-1600-800-10, ${values.infer ? "inference" : "training"}, ` +
+    `${rounds - 1} × ${B} samples per thread count (1 and ${nt}, alternating), ${
+      new Date().toISOString()
+    }`,
+);
+console.log(line(head));
+for (const r of rows) console.log(line(r));
+console.log(
+  "phases in µs per sample (upd2 holds every update after the first layer's; 'wait' is the barrier after the phase before it)",
+);
