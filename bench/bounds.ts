@@ -33,7 +33,12 @@
  * Two threads: the same loops in one and in two Web Workers at once (two independent copies on
  * their own matrices, like two training processes): a register-only ALU loop, the L1 list sum,
  * the updates, the forward phases and the whole training order (the memory skeleton of training),
- * and a sequential read-modify-write stream.
+ * and a sequential read-modify-write stream. And the training order on ONE shared network, as the
+ * real 2-thread step runs it (assembly/threads.ts): both workers on the same matrices and the same
+ * samples, each doing its half of every phase (forward: the 32-lane chunks; updates: the lanes;
+ * backward: the rows), in lockstep with a spin-then-wait barrier between the phases, against one
+ * worker doing the whole step on those matrices. The bound of the 2-thread targets is the lower of
+ * the two speedups.
  *
  * ```sh
  * deno run -A bench/bounds.ts            # the tables (about 25 s)
@@ -51,7 +56,9 @@
 import {
   BOUNDS_KERNELS_SOURCE,
   type BoundsKernels,
+  CTL_BYTES,
   CTL_GO,
+  CTL_HALT,
   CTL_STOP,
   FSH,
   instantiateBoundsKernels,
@@ -62,6 +69,7 @@ import {
   phaseRunner,
   type Plan,
   type ScaleKind,
+  sharedPhaseRunner,
   type SlotPlan,
   TRAINING_ORDER,
   type UpdSet,
@@ -309,15 +317,21 @@ export interface StreamBound {
 
 /** One pattern run by one worker alone and by two workers at once. */
 export interface ScalingBound {
-  /** "alu", "listL1", "update", "inferSkeleton", "skeleton", "stream". */
+  /** "alu", "listL1", "update", "inferSkeleton", "skeleton", "sharedSkeleton", "stream". */
   id: ScaleKind;
+  /**
+   * "copies": each worker on its own matrices (two independent copies, the 2-worker rate the
+   * sum of both); "shared": both on one network's matrices, each doing its half of every sample
+   * in lockstep (the 2-worker rate the samples per second of that one network).
+   */
+  network: "copies" | "shared";
   /** Text label. */
   label: string;
   /** Unit of the rates ("lane-ops", "lane-adds", "samples", "bytes"). */
   unit: string;
   /** Units per second, one worker alone (median). */
   perSecond1: number;
-  /** Units per second, both workers together (sum of the two, median). */
+  /** Units per second, both workers together (sum of the two; shared: of the one network; median). */
   perSecond2: number;
   /** perSecond2 / perSecond1. */
   speedup: number;
@@ -370,6 +384,17 @@ export interface BoundsFloors {
   skeletonMicros: number | null;
   /** Its 2-worker speedup (null without the thread section). */
   skeletonSpeedup: number | null;
+  /**
+   * The training order on one worker doing the whole step on the shared network's matrices, µs
+   * per sample (null without the thread section).
+   */
+  sharedSkeletonMicros: number | null;
+  /** Two workers sharing that network, each doing half of every phase, over one (null: no threads). */
+  sharedSkeletonSpeedup: number | null;
+  /** The bound of 2-thread training: the lower of skeletonSpeedup and sharedSkeletonSpeedup. */
+  trainTwoThreadSpeedup: number | null;
+  /** Which one it is: "copies" (skeleton) or "shared" (sharedSkeleton); null without threads. */
+  trainTwoThreadFrom: "copies" | "shared" | null;
 }
 
 /** The result of {@link runBounds}: plain data (JSON-serializable). */
@@ -877,12 +902,57 @@ function verify(k: BoundsKernels, buf: ArrayBufferLike, plan: Plan): void {
   sameArray(mem.slice(sp.hot >> 2, (sp.hot >> 2) + 256), before, "stream back");
 }
 
+/**
+ * Checks that the parts of every phase of the shared network (sharedPhaseRunner, 2 parts run
+ * one after the other) together compute what the whole phase computes (1 part: phaseRunner's
+ * calls on slot 0, which verify checks against the TypeScript loops): the list sums of every
+ * chunk and the last chunk's per-step sums, the gather's sums, and the updated master and
+ * forward matrices and clamp counts. On sets 0 and 1 (of the pool); throws.
+ */
+function verifyShared(k: BoundsKernels, buf: ArrayBufferLike, plan: Plan): void {
+  const mem = new Int32Array(buf);
+  const sp = plan.slots[0];
+  const whole = sharedPhaseRunner(k, plan, buf, 0, 1, 0);
+  const parts = [0, 1].map((p) => sharedPhaseRunner(k, plan, buf, p, 2, 0));
+  const region = (at: number, bytes: number) => mem.subarray(at >> 2, (at + bytes) >> 2);
+  const spoil = (at: number, bytes: number) => region(at, bytes).fill(0x55555555);
+  for (const i of [0, 1]) {
+    for (const ph of ["f1", "f2", "b2"] as const) {
+      // Outputs: the list sums of every chunk and the last chunk's per-step sums, or the gather's.
+      const outs: [number, number][] = ph === "b2"
+        ? [[sp.sums, 4 * plan.layers[1].bwd[i % plan.layers[1].bwd.length].nRows]]
+        : [[sp.res, 4 * plan.layers[ph === "f1" ? 0 : 1].P], [sp.out, 128 * plan.T]];
+      for (const [at, bytes] of outs) spoil(at, bytes);
+      whole(ph, i);
+      const want = outs.map(([at, bytes]) => region(at, bytes).slice());
+      for (const [at, bytes] of outs) spoil(at, bytes);
+      for (const run of parts) run(ph, i); // part 1 has the last chunk (its steps in `out`)
+      outs.forEach(([at, bytes], j) =>
+        sameArray(region(at, bytes).slice(), want[j], `${ph} in 2 parts (set ${i}), output ${j}`)
+      );
+    }
+    for (const ph of ["u1", "u2", "u1n", "u2n"] as const) {
+      const l = ph === "u1" || ph === "u1n" ? 0 : 1;
+      const at = sp.master[l], bytes = sp.pairBytes[l]; // the master matrix, then its forward copy
+      const before = region(at, bytes).slice();
+      const sat = whole(ph, i);
+      const want = region(at, bytes).slice();
+      region(at, bytes).set(before);
+      const satParts = parts.reduce((a, run) => a + run(ph, i), 0);
+      if (satParts !== sat) {
+        throw new Error(`${ph} in 2 parts: ${satParts} clamps, expected ${sat}`);
+      }
+      sameArray(region(at, bytes).slice(), want, `${ph} in 2 parts (set ${i}), matrices`);
+    }
+  }
+}
+
 /** Two workers with message queues. */
 class Pool {
   #workers: Worker[] = [];
   #queues: unknown[][] = [];
   #waiting: ((m: unknown) => void)[][] = [];
-  #ctl = new Int32Array(new SharedArrayBuffer(64));
+  #ctl = new Int32Array(new SharedArrayBuffer(CTL_BYTES));
 
   static async start(
     n: number,
@@ -934,25 +1004,41 @@ class Pool {
 
   /**
    * Runs `kind` on the given workers at once (worker i on slot i) for about ms; returns the sum
-   * of their units/s.
+   * of their units/s. For "sharedSkeleton" the workers are one team (the j-th listed worker its
+   * part j), which must end with the same number of steps.
    */
   async run(kind: ScaleKind, workers: number[], param: number, ms: number): Promise<number> {
     const ctl = this.#ctl;
+    const team = kind === "sharedSkeleton";
     Atomics.store(ctl, CTL_STOP, 0);
+    Atomics.store(ctl, CTL_HALT, 0);
     const gen = Atomics.load(ctl, CTL_GO);
-    for (const i of workers) {
-      const msg: WorkerRun = { cmd: "run", kind, slot: i, param, gen };
+    workers.forEach((i, j) => {
+      const msg: WorkerRun = {
+        cmd: "run",
+        kind,
+        slot: i,
+        param,
+        gen,
+        part: team ? j : 0,
+        parts: team ? workers.length : 1,
+      };
       this.#workers[i].postMessage(msg);
-    }
+    });
     for (const i of workers) await this.#next(i); // armed
     Atomics.add(ctl, CTL_GO, 1);
     Atomics.notify(ctl, CTL_GO);
     await new Promise((res) => setTimeout(res, ms));
     Atomics.store(ctl, CTL_STOP, 1);
     let rate = 0;
+    const calls = new Set<number>();
     for (const i of workers) {
       const d = (await this.#next(i)) as WorkerDone;
       rate += d.work / (d.ms / 1000);
+      calls.add(d.calls);
+    }
+    if (team && calls.size > 1) {
+      throw new Error(`the team's workers ran ${[...calls].join(" and ")} steps (not in lockstep)`);
     }
     return rate;
   }
@@ -1075,6 +1161,7 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
   const k = await instantiateBoundsKernels(module, memory);
   say("  bounds: checking the kernels against TypeScript loops");
   verify(k, memory.buffer, plan);
+  verifyShared(k, memory.buffer, plan);
   warmUpKernels(k, plan, 0);
   await new Promise((res) => setTimeout(res, 50)); // the optimizing compiles run in the background
   const sp = plan.slots[0];
@@ -1173,6 +1260,7 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
     "update",
     "inferSkeleton",
     "skeleton",
+    "sharedSkeleton",
     "stream",
   ];
   const params = new Map<ScaleKind, number>();
@@ -1182,7 +1270,9 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
       pool = await Pool.start(2, module, memory, plan);
       params.set("alu", calibrate((r) => k.alu(r, 1), 0.5));
       params.set("listL1", calibrate(hotPass, 0.5));
-      for (const kind of ["update", "inferSkeleton", "skeleton", "stream"] as const) {
+      for (
+        const kind of ["update", "inferSkeleton", "skeleton", "sharedSkeleton", "stream"] as const
+      ) {
         params.set(kind, 1);
       }
     }
@@ -1322,6 +1412,10 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
       update: ["updates 1, 2 (with the forward copy), in training order", "samples"],
       inferSkeleton: ["list sums 1, 2, in inference order", "samples"],
       skeleton: ["training order: list sums 1, 2, gather 2, updates 1, 2", "samples"],
+      sharedSkeleton: [
+        "the same on ONE shared network: halves of every phase, barriers between (threads.ts)",
+        "samples",
+      ],
       stream: [
         `read-modify-write stream over one layer's matrices (${mb(sp.pairBytes[1])})`,
         "bytes",
@@ -1333,6 +1427,7 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
         const perSecond1 = median(runs1), perSecond2 = median(runs2);
         return {
           id,
+          network: id === "sharedSkeleton" ? "shared" as const : "copies" as const,
           label: scaleLabels[id][0],
           unit: scaleLabels[id][1],
           perSecond1,
@@ -1363,6 +1458,7 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
     const l1ns = forward[0].nsPerChunkEntry;
     const l1nsBest = (1000 * best("l1")) / (plan.hotChunks * h.entries);
     const skel = scaling.find((s) => s.id === "skeleton");
+    const shared = scaling.find((s) => s.id === "sharedSkeleton");
     const iskel = scaling.find((s) => s.id === "inferSkeleton");
     const ticks1 = ticks();
     info.loadAverageEnd = loadAverage();
@@ -1414,6 +1510,12 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
         inferSkeletonSpeedup: iskel ? iskel.speedup : null,
         skeletonMicros: skel ? 1e6 / skel.perSecond1 : null,
         skeletonSpeedup: skel ? skel.speedup : null,
+        sharedSkeletonMicros: shared ? 1e6 / shared.perSecond1 : null,
+        sharedSkeletonSpeedup: shared ? shared.speedup : null,
+        trainTwoThreadSpeedup: skel && shared ? Math.min(skel.speedup, shared.speedup) : null,
+        trainTwoThreadFrom: skel && shared
+          ? (shared.speedup < skel.speedup ? "shared" : "copies")
+          : null,
       },
     };
   } finally {
@@ -1612,7 +1714,8 @@ export function formatBounds(r: BoundsResult, opts: FormatOptions = {}): string[
     out.push(
       "two threads: the same loop in one Web Worker alone, then in two at once (one shared " +
         "memory, each worker on its own matrices: two independent copies, as two training " +
-        "processes)",
+        "processes; except the shared-network row: both workers on one network's matrices and " +
+        "the same samples, each doing half of every phase, in lockstep, as the real 2-thread step)",
     );
     const sc = [["pattern", "unit/s", "1 thread", "2 threads", "2 / 1", "rounds' 2 / 1"]];
     for (const x of r.scaling) {
@@ -1631,7 +1734,11 @@ export function formatBounds(r: BoundsResult, opts: FormatOptions = {}): string[
     out.push(...table(sc, "lrrrrr"));
     out.push(
       "  2 threads: the sum of both workers' rates while both run; 1 thread: one worker alone " +
-        "(each worker in turn); the order of 1 and 2 alternates round by round.",
+        "(each worker in turn); the order of 1 and 2 alternates round by round. Shared network: " +
+        "1 thread is one worker doing the whole step on those matrices, 2 threads the samples " +
+        "per second of the one network (forward: halves of the 32-lane chunks; updates: halves " +
+        "of the lanes; gather: halves of the rows; 7 barriers a sample, each 2,000 polls, then " +
+        "Atomics.wait).",
     );
   }
   const km = opts.kernelMicros ?? {};
@@ -1747,13 +1854,14 @@ function verdicts(r: BoundsResult, m: MeasuredRates = {}): string[] {
     micros: number | null,
     speedup: number | null,
     measured?: number,
+    source?: string,
   ) => {
     if (micros === null || speedup === null) return;
     const max = (speedup * 1e6) / micros;
     let s = `  ${name} ≥ ${num(target)}/s (${us(1e6 / target)}/sample): ${us(micros)} per sample ` +
-      `on one worker, ${speedup.toFixed(2)} × on two → bound ≤ ${num(max)}/s → ${
-        max >= target ? "allowed" : "RULED OUT in this order"
-      }`;
+      `on one worker, ${speedup.toFixed(2)} × on two${source ? ` (${source})` : ""} → bound ≤ ${
+        num(max)
+      }/s → ${max >= target ? "allowed" : "RULED OUT in this order"}`;
     if (measured !== undefined) {
       s += `; measured ${num(measured)}/s, ${measured >= target ? "met" : "not met"}`;
     }
@@ -1766,20 +1874,51 @@ function verdicts(r: BoundsResult, m: MeasuredRates = {}): string[] {
     fl.inferSkeletonSpeedup,
     m.infer2,
   );
-  two("training, 2 threads", TARGETS.train2, fl.skeletonMicros, fl.skeletonSpeedup, m.train2);
+  // Training on 2 threads: the lower of the two speedups of the training order (two independent
+  // copies; one shared network split as the real step splits it), with its own 1-worker time.
+  const sharedUs = fl.sharedSkeletonMicros ?? null, sharedX = fl.sharedSkeletonSpeedup ?? null;
+  const fromShared = fl.trainTwoThreadFrom === "shared";
+  two(
+    "training, 2 threads",
+    TARGETS.train2,
+    fromShared ? sharedUs : fl.skeletonMicros,
+    fromShared ? sharedX : fl.skeletonSpeedup,
+    m.train2,
+    sharedX === null || fl.skeletonSpeedup === null
+      ? undefined
+      : `the lower of ${fl.skeletonSpeedup.toFixed(2)} × on two independent copies and ${
+        sharedX.toFixed(2)
+      } × on one shared network: ${
+        fromShared ? "the shared network's" : "the independent copies'"
+      }`,
+  );
   const skel = r.scaling.find((x) => x.id === "skeleton");
   if (skel) {
     const sp = (id: string) => r.scaling.find((x) => x.id === id)?.speedup ?? NaN;
     // The verdict rests on the training order (the whole memory pattern of a sample), paired
-    // round by round: the machine's speed drifts, and a pair shares a drift.
-    const paired = median(skel.pairedSpeedups);
-    const lo = Math.min(...skel.pairedSpeedups), hi = Math.max(...skel.pairedSpeedups);
+    // round by round: the machine's speed drifts, and a pair shares a drift; of the two
+    // variants (independent copies, one shared network), the lower.
+    const shared = r.scaling.find((x) => x.id === "sharedSkeleton");
+    const pairs = (x: ScalingBound) => ({
+      paired: median(x.pairedSpeedups),
+      lo: Math.min(...x.pairedSpeedups),
+      hi: Math.max(...x.pairedSpeedups),
+    });
+    const copies = pairs(skel), one = shared ? pairs(shared) : null;
+    const useShared = one !== null && one.paired < copies.paired;
+    const paired = useShared ? one.paired : copies.paired;
+    const variant = (name: string, x: { paired: number; lo: number; hi: number }) =>
+      `${x.paired.toFixed(2)} × ${name} (median of the rounds' pairs, ${x.lo.toFixed(2)}–` +
+      `${x.hi.toFixed(2)})`;
     let s = `  training, 2 / 1 threads ≥ ${TARGETS.train2Ratio} ×: two workers gain ` +
-      `${paired.toFixed(2)} × in training order (median of the rounds' pairs, ${lo.toFixed(2)}–` +
-      `${hi.toFixed(2)}), ${sp("update").toFixed(2)} × on the updates, ${
-        sp("stream").toFixed(2)
-      } × ` +
-      `on the stream, ${sp("alu").toFixed(2)} × on the ALU loop`;
+      variant("in training order on two independent copies", copies) +
+      (one
+        ? `, ${variant("on one shared network", one)}; the bound is the lower, ${
+          useShared ? "the shared network's" : "the independent copies'"
+        }, ${paired.toFixed(2)} ×`
+        : "") +
+      `; ${sp("update").toFixed(2)} × on the updates, ${sp("stream").toFixed(2)} × on the ` +
+      `stream, ${sp("alu").toFixed(2)} × on the ALU loop`;
     if (m.train1 !== undefined) {
       // Amdahl: the share u of the measured 1-thread time spent in these phases gains at most
       // `paired` on two threads, the rest at most 2.

@@ -27,6 +27,13 @@
  *   used to touch the other layers' matrices between measurements, and as a bandwidth figure.
  * - `alu`: 4 independent i32x4 xorshift chains, no memory: the pure register/ALU loop.
  *
+ * The units of work run the kernels on one slot's matrices ("two independent copies" when two
+ * workers run them), or, as {@link sharedPhaseRunner} and the "sharedSkeleton" unit, as one of
+ * the threads of a training step on ONE network: the kernels unchanged, each part given its
+ * share of the chunks, groups or rows (the host passes offset pointers and counts), and the
+ * parts kept in lockstep by {@link barrier} between the phases, where assembly/threads.ts has its
+ * barriers ({@link SHARED_STEP}).
+ *
  * @module
  */
 
@@ -382,19 +389,231 @@ export function warmUpKernels(k: BoundsKernels, plan: Plan, slot: number): void 
 /** The phases of one sample in the order of sampleStep (assembly/threads.ts). */
 export const TRAINING_ORDER: readonly Phase[] = ["f1", "f2", "b2", "u1", "u2"];
 
-/** The patterns of the two-thread section. */
-export type ScaleKind = "alu" | "listL1" | "update" | "inferSkeleton" | "skeleton" | "stream";
+// ------------------------------------------------------------------ one shared network
+
+/** First item of part `part` of `parts` of n items (itemStart of assembly/layout.ts). */
+export function itemStart(n: number, part: number, parts: number): number {
+  return Math.floor((n * part) / parts);
+}
+
+/** First lane of part `part` of `parts` of P lanes, a multiple of 4 (laneStart of assembly/layout.ts). */
+export function laneStart(P: number, part: number, parts: number): number {
+  return Math.floor(((P >> 2) * part) / parts) << 2;
+}
+
+/**
+ * The share [lo, hi) of the `n` ascending u32 values at byte address `at` that lie in
+ * [from, to). Throws when the values do not ascend (the split needs them sorted).
+ */
+function share(u: Uint32Array, at: number, n: number, from: number, to: number): [number, number] {
+  let lo = n, hi = n;
+  for (let a = 0; a < n; a++) {
+    const v = u[(at >> 2) + a];
+    if (a > 0 && v < u[(at >> 2) + a - 1]) throw new Error("the listed offsets must ascend");
+    if (lo === n && v >= from) lo = a;
+    if (hi === n && v >= to) hi = a;
+  }
+  return [Math.min(lo, hi), hi];
+}
+
+/**
+ * Part `part` of `parts` of phase `ph` on set i (mod the pool), on slot 0's matrices (the one
+ * shared network), split as assembly/threads.ts splits a training step:
+ *
+ * - "f1", "f2" (forwardLayerSimd): the 32-lane chunks, part p taking chunks [itemStart(chunks,
+ *   p), itemStart(chunks, p + 1)) (the real step hands them out one at a time from a shared
+ *   counter; a static split of equal halves is its even case), its sums into its chunks of slot
+ *   0's `res`, its per-step sums into the `out` of slot `scratch` (a thread's own scratch);
+ * - "u1", "u2", "u1n", "u2n" (updateLayerSimd): the lanes [laneStart(P, p), laneStart(P, p + 1)):
+ *   every listed row, on the listed 4-lane groups within those lanes;
+ * - "b2" (backwardLayerSimd): the rows (inputs) [itemStart(nIn, p), itemStart(nIn, p + 1)) of
+ *   the listed rows, their sums at their places in slot 0's `sums`.
+ *
+ * With parts = 1 it is the whole phase (phaseRunner on slot 0, with the scratch of slot
+ * `scratch`). Returns the clamped lanes of an update, else 0. `buf` is the shared memory (the
+ * split points are read from the listed offsets, once).
+ */
+export function sharedPhaseRunner(
+  k: BoundsKernels,
+  plan: Plan,
+  buf: ArrayBufferLike,
+  part: number,
+  parts: number,
+  scratch: number,
+): (ph: Phase, i: number) => number {
+  if (
+    !Number.isInteger(parts) || parts < 1 || !Number.isInteger(part) || part < 0 || part >= parts
+  ) {
+    throw new RangeError("part must be an integer in [0, parts), parts an integer ≥ 1");
+  }
+  const u = new Uint32Array(buf);
+  const sp = plan.slots[0], own = plan.slots[scratch];
+  const split = plan.layers.map((L) => {
+    const chunks = L.P / 32;
+    const c0 = itemStart(chunks, part, parts), c1 = itemStart(chunks, part + 1, parts);
+    const g0 = 4 * laneStart(L.P, part, parts), g1 = 4 * laneStart(L.P, part + 1, parts);
+    const r0 = L.rowBytes * itemStart(L.nIn, part, parts);
+    const r1 = L.rowBytes * itemStart(L.nIn, part + 1, parts);
+    return {
+      c0,
+      n: c1 - c0,
+      groups: L.upd.map((s) => share(u, s.groups, s.nGroups, g0, g1)),
+      rows: L.bwd.map((s) => share(u, s.rows, s.nRows, r0, r1)),
+    };
+  });
+  const fwd = (l: 0 | 1, i: number) => {
+    const L = plan.layers[l], s = L.lists[i % L.lists.length], c0 = split[l].c0;
+    k.listSum(
+      sp.fwd[l] + 128 * c0,
+      s.beg,
+      s.ent,
+      plan.T,
+      split[l].n,
+      own.out,
+      sp.res + 128 * c0,
+      1,
+    );
+    return 0;
+  };
+  const upd = (l: 0 | 1, i: number, withFwd: boolean) => {
+    const L = plan.layers[l], j = i % L.upd.length, s = L.upd[j];
+    const [a, b] = split[l].groups[j];
+    return (withFwd ? k.updateRows : k.updateRowsNoFwd)(
+      sp.master[l],
+      sp.fwd[l],
+      s.rows,
+      s.nRows,
+      s.groups + 4 * a,
+      b - a,
+      L.updRow,
+      plan.fsh,
+    );
+  };
+  return (ph, i) => {
+    switch (ph) {
+      case "f1":
+        return fwd(0, i);
+      case "f2":
+        return fwd(1, i);
+      case "b2": {
+        const L = plan.layers[1], j = i % L.bwd.length, s = L.bwd[j];
+        const [a, b] = split[1].rows[j];
+        k.gatherRows(
+          sp.fwd[1],
+          s.rows + 4 * a,
+          b - a,
+          s.groups,
+          s.nGroups,
+          L.kvec,
+          sp.sums + 4 * a,
+        );
+        return 0;
+      }
+      case "u1":
+        return upd(0, i, true);
+      case "u2":
+        return upd(1, i, true);
+      case "u1n":
+        return upd(0, i, false);
+      case "u2n":
+        return upd(1, i, false);
+    }
+  };
+}
+
+/**
+ * One training step of one network on the threads of assembly/threads.ts (784-1600-800-10,
+ * L = 3), as its phases and barriers ("|"): the step's start (thread 0 has encoded the input
+ * and bumped the go word), the forward passes of layers 1 and 2, the output layer (thread 0
+ * alone: nothing here), the backward gather of layer 2, the updates of layers 1 and 2; seven
+ * barriers a sample.
+ */
+export const SHARED_STEP: readonly (Phase | "|")[] = [
+  "|",
+  "f1",
+  "|",
+  "f2",
+  "|",
+  "|",
+  "b2",
+  "|",
+  "u1",
+  "|",
+  "u2",
+  "|",
+];
+
+/**
+ * Polls of {@link barrier} before it sleeps (SPINS of assembly/threads.ts). A poll of JS's
+ * Atomics.load is slower than the module's atomic load: 2000 polls took about 28 µs on the
+ * 2-core machine (the module's: about 10 µs); 200, 700 and 2000 polls gave alike speedups.
+ */
+export const BARRIER_SPINS = 2000;
+
+/**
+ * Waits until all `parts` workers have arrived (the barrier of assembly/threads.ts on the
+ * CTL_BAR_* words of `ctl`): the last to arrive resets the count, bumps the generation and
+ * wakes the others; the others poll the generation BARRIER_SPINS times, then sleep on it.
+ */
+export function barrier(ctl: Int32Array, parts: number): void {
+  if (parts <= 1) return;
+  const gen = Atomics.load(ctl, CTL_BAR_GEN);
+  if (Atomics.add(ctl, CTL_BAR_COUNT, 1) === parts - 1) {
+    Atomics.store(ctl, CTL_BAR_COUNT, 0);
+    Atomics.add(ctl, CTL_BAR_GEN, 1);
+    Atomics.notify(ctl, CTL_BAR_GEN);
+  } else {
+    let spins = 0;
+    while (Atomics.load(ctl, CTL_BAR_GEN) === gen) {
+      if (++spins > BARRIER_SPINS) Atomics.wait(ctl, CTL_BAR_GEN, gen);
+    }
+  }
+}
+
+/**
+ * The patterns of the two-thread section; "sharedSkeleton" is the training order on one shared
+ * network (a team of workers, see {@link Team}), the others run on the worker's own slot.
+ */
+export type ScaleKind =
+  | "alu"
+  | "listL1"
+  | "update"
+  | "inferSkeleton"
+  | "skeleton"
+  | "sharedSkeleton"
+  | "stream";
+
+/** A worker's place in a team that runs one shared network ("sharedSkeleton"). */
+export interface Team {
+  /** The control words (CTL_*). */
+  ctl: Int32Array;
+  /** The shared memory. */
+  buf: ArrayBufferLike;
+  /** This worker's part. */
+  part: number;
+  /** Workers of the team (1: one worker does the whole step, without barriers). */
+  parts: number;
+}
 
 /** A repeatable unit of work of one kind on one slot, and its size in the kind's unit. */
 export interface Unit {
   run(): void;
   work: number;
+  /**
+   * A team's unit: whether the team agreed to stop after the call that just ended (every
+   * member gets the same answer, so none is left waiting at a barrier). Absent: the worker
+   * reads the stop word itself.
+   */
+  halted?(): boolean;
 }
 
 /**
  * A unit of `kind` on slot `slot`; `param`: alu rounds or list-sum passes per call. "update",
  * "inferSkeleton" and "skeleton" are one sample each (updates 1, 2; forward 1, 2; the whole
- * TRAINING_ORDER), on consecutive sets.
+ * TRAINING_ORDER), on consecutive sets. "sharedSkeleton" (needs `team`) is this worker's part
+ * of one step of {@link SHARED_STEP} on slot 0's matrices, with slot `slot` as its scratch; every
+ * member starts at set 0 and counts 1 / parts of a sample per call, so the team's sum is its
+ * samples per second.
  */
 export function makeUnit(
   k: BoundsKernels,
@@ -402,10 +621,34 @@ export function makeUnit(
   slot: number,
   kind: ScaleKind,
   param: number,
+  team?: Team,
 ): Unit {
   const sp = plan.slots[slot];
   let turn = slot * 7;
   switch (kind) {
+    case "sharedSkeleton": {
+      if (!team) throw new RangeError("sharedSkeleton needs a team");
+      const { ctl, parts } = team;
+      const run = sharedPhaseRunner(k, plan, team.buf, team.part, parts, slot);
+      const last = SHARED_STEP.length - 1;
+      let i = 0;
+      return {
+        run: () => {
+          for (let s = 0; s < last; s++) {
+            const ph = SHARED_STEP[s];
+            if (ph === "|") barrier(ctl, parts);
+            else run(ph, i);
+          }
+          // Part 0 decides for the team before the step's last barrier; the others read the
+          // decision after it (part 0 writes the next one only after the next step's barriers).
+          if (team.part === 0) Atomics.store(ctl, CTL_HALT, Atomics.load(ctl, CTL_STOP));
+          barrier(ctl, parts);
+          i++;
+        },
+        work: 1 / parts,
+        halted: () => Atomics.load(ctl, CTL_HALT) !== 0,
+      };
+    }
     case "alu":
       return { run: () => void k.alu(param, turn++), work: 96 * param };
     case "listL1": {
@@ -437,8 +680,15 @@ export function makeUnit(
 
 // ------------------------------------------------------------------------------------ workers
 
-/** Words of the control array shared with the workers: the start generation, the stop flag. */
-export const CTL_GO = 0, CTL_STOP = 1;
+/**
+ * Words of the control array shared with the workers: the start generation, the stop flag, a
+ * team's agreed stop (see makeUnit), and, on their own cache line, the barrier's count and
+ * generation.
+ */
+export const CTL_GO = 0, CTL_STOP = 1, CTL_HALT = 2, CTL_BAR_COUNT = 16, CTL_BAR_GEN = 17;
+
+/** Bytes of the control array. */
+export const CTL_BYTES = 128;
 
 export interface WorkerInit {
   cmd: "init";
@@ -454,6 +704,10 @@ export interface WorkerRun {
   slot: number;
   param: number;
   gen: number;
+  /** The worker's part of a team (kind "sharedSkeleton"; else 0). */
+  part: number;
+  /** Workers of the team (kind "sharedSkeleton"; else 1). */
+  parts: number;
 }
 export interface WorkerDone {
   done: true;
@@ -473,6 +727,7 @@ function workerMain(): void {
     postMessage(m: unknown): void;
   };
   let k: BoundsKernels | undefined, plan: Plan | undefined, ctl: Int32Array | undefined;
+  let buf: ArrayBufferLike | undefined;
   g.onmessage = async (e: MessageEvent) => {
     const d = e.data as WorkerInit | WorkerRun;
     try {
@@ -480,18 +735,25 @@ function workerMain(): void {
         k = await instantiateBoundsKernels(d.module, d.memory);
         plan = d.plan;
         ctl = new Int32Array(d.ctl);
+        buf = d.memory.buffer;
         warmUpKernels(k, plan, d.slot);
         g.postMessage({ ready: true });
-      } else if (k && plan && ctl) {
-        const unit = makeUnit(k, plan, d.slot, d.kind, d.param);
+      } else if (k && plan && ctl && buf) {
+        const unit = makeUnit(k, plan, d.slot, d.kind, d.param, {
+          ctl,
+          buf,
+          part: d.part,
+          parts: d.parts,
+        });
         g.postMessage({ armed: true });
         Atomics.wait(ctl, CTL_GO, d.gen);
         const t0 = performance.now();
         let calls = 0;
+        const stop = unit.halted ?? (() => Atomics.load(ctl!, CTL_STOP) !== 0);
         do {
           unit.run();
           calls++;
-        } while (Atomics.load(ctl, CTL_STOP) === 0);
+        } while (!stop());
         const ms = performance.now() - t0;
         g.postMessage({ done: true, calls, work: calls * unit.work, ms } satisfies WorkerDone);
       }

@@ -10,6 +10,7 @@ import {
   instantiateBoundsKernels,
   runBounds,
 } from "../bench/bounds.ts";
+import { itemStart, laneStart } from "../bench/bounds_kernels.ts";
 
 const WMAX = 1 << 28;
 
@@ -163,6 +164,14 @@ Deno.test("stream adds k to every lane of the range, alu is xorshift32 on 16 lan
   }
 });
 
+Deno.test("itemStart and laneStart split as assembly/layout.ts (halves of 4-lane groups)", () => {
+  assert.deepEqual([0, 1, 2].map((t) => laneStart(1600, t, 2)), [0, 800, 1600]);
+  assert.deepEqual([0, 1, 2].map((t) => laneStart(36, t, 2)), [0, 16, 36]);
+  assert.deepEqual([0, 1, 2].map((t) => itemStart(25, t, 2)), [0, 12, 25]);
+  assert.deepEqual([0, 1, 2].map((t) => itemStart(1, t, 2)), [0, 0, 1]);
+  assert.deepEqual([0, 1].map((t) => laneStart(800, t, 1)), [0, 800]);
+});
+
 const SMALL_LAYERS = [
   { nIn: 40, P: 64, fwdRows: 12, fwdEntries: 30, updRows: 10, updGroupFraction: 0.4, rowPool: 20 },
   { nIn: 64, P: 32, fwdRows: 20, fwdEntries: 50, updRows: 15, updGroupFraction: 0.25, rowPool: 64 },
@@ -230,8 +239,13 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
     "update",
     "inferSkeleton",
     "skeleton",
+    "sharedSkeleton",
     "stream",
   ]);
+  assert.deepEqual(
+    result.scaling.map((s) => s.network),
+    ["copies", "copies", "copies", "copies", "copies", "shared", "copies"],
+  );
   for (const f of result.forward) {
     assert.equal(f.runs.length, 2);
     assert.ok(f.microsPerCall > 0 && f.laneAddsPerSecond > 0 && f.nsPerChunkEntry > 0);
@@ -258,6 +272,12 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
   assert.ok(fl.l1ForwardBest[0] <= fl.l1Forward[0] && fl.warmBest.train <= fl.warm.train);
   assert.ok(fl.skeletonMicros !== null && fl.skeletonSpeedup !== null);
   assert.ok(fl.inferSkeletonMicros !== null && fl.inferSkeletonSpeedup !== null);
+  assert.ok(fl.sharedSkeletonMicros !== null && fl.sharedSkeletonSpeedup !== null);
+  assert.equal(fl.trainTwoThreadSpeedup, Math.min(fl.skeletonSpeedup, fl.sharedSkeletonSpeedup));
+  assert.equal(
+    fl.trainTwoThreadFrom,
+    fl.sharedSkeletonSpeedup < fl.skeletonSpeedup ? "shared" : "copies",
+  );
   const text = formatBounds(result, {
     measured: { train1: 1000, train2: 1300, infer1: 2000 },
     kernelMicros: { f1: 200, u1: 250 },
@@ -268,6 +288,16 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
     assert.ok(text.some((l) => l.startsWith(start)), start);
   }
   assert.ok(text.some((l) => l.includes("training, 2 threads ≥ 2,700/s")));
+  assert.ok(text.some((l) => l.trimStart().startsWith("the same on ONE shared network")));
+  const from = fl.trainTwoThreadFrom === "shared"
+    ? "the shared network's"
+    : "the independent copies'";
+  for (const start of ["training, 2 threads ≥", "training, 2 / 1 threads ≥"]) {
+    const line = text.find((l) => l.trimStart().startsWith(start));
+    assert.ok(line?.includes("one shared network"), start);
+    if (start.includes("/")) assert.ok(line?.includes("the bound is the lower"), start);
+    else assert.ok(line?.includes(from), start);
+  }
   assert.ok(text.some((l) => l.includes("measured 1,000/s")));
 });
 
@@ -292,6 +322,9 @@ Deno.test("runBounds without threads has no scaling rows and rejects bad shapes"
   assert.deepEqual(r.scaling, []);
   assert.equal(r.floors.skeletonMicros, null);
   assert.equal(r.floors.inferSkeletonMicros, null);
+  assert.equal(r.floors.sharedSkeletonSpeedup, null);
+  assert.equal(r.floors.trainTwoThreadSpeedup, null);
+  assert.equal(r.floors.trainTwoThreadFrom, null);
   assert.ok(formatBounds(r).every((l) => !l.startsWith("two threads")));
   await assert.rejects(() => runBounds({ ...small, backward: { rows: 6, groupFraction: 1 } }));
   for (const bad of [{ P: 40 }, { updRows: 5 }, { rowPool: 3 }, { rowPool: 17 }]) {
