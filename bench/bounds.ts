@@ -37,8 +37,13 @@
  * real 2-thread step runs it (assembly/threads.ts): both workers on the same matrices and the same
  * samples, each doing its half of every phase (forward: the 32-lane chunks; updates: the lanes;
  * backward: the rows), in lockstep with a spin-then-wait barrier between the phases, against one
- * worker doing the whole step on those matrices. The bound of the 2-thread targets is the lower of
- * the two speedups.
+ * worker doing the whole step on those matrices. The bound of the 2-thread targets in the current
+ * layout is the lower of the two speedups. And the same team on a panel layout (the question
+ * whether one would fix the shared network's scaling): each worker's lanes of a layer stored as a
+ * row-major sub-matrix of their own, in a memory region of its own, so that no cache line or
+ * prefetch stream of the forward and update work is shared; the gather as partial sums over each
+ * panel's groups, a barrier, and a pass that adds them. Its bound is the lower of the copies' and
+ * the panels' speedups; both are printed in the verdicts.
  *
  * ```sh
  * deno run -A bench/bounds.ts            # the tables (about 25 s)
@@ -60,11 +65,18 @@ import {
   CTL_GO,
   CTL_HALT,
   CTL_STOP,
+  fillPanels,
   FSH,
   instantiateBoundsKernels,
   IS_WORKER,
+  isTeamKind,
   type LayerPlan,
   type ListSet,
+  panelImage,
+  panelLanes,
+  type PanelLayer,
+  panelPhaseRunner,
+  type PanelPlan,
   type Phase,
   phaseRunner,
   type Plan,
@@ -80,7 +92,7 @@ import {
 } from "./bounds_kernels.ts";
 import { columnSum, measureColumnSum } from "./limit.ts";
 
-export { type BoundsKernels, instantiateBoundsKernels, type Phase, type ScaleKind };
+export { type BoundsKernels, instantiateBoundsKernels, type Phase, type Plan, type ScaleKind };
 
 // ------------------------------------------------------------------------------ public types
 
@@ -317,14 +329,20 @@ export interface StreamBound {
 
 /** One pattern run by one worker alone and by two workers at once. */
 export interface ScalingBound {
-  /** "alu", "listL1", "update", "inferSkeleton", "skeleton", "sharedSkeleton", "stream". */
+  /**
+   * "alu", "listL1", "update", "inferSkeleton", "skeleton", "sharedSkeleton", "panelSkeleton",
+   * "stream".
+   */
   id: ScaleKind;
   /**
    * "copies": each worker on its own matrices (two independent copies, the 2-worker rate the
-   * sum of both); "shared": both on one network's matrices, each doing its half of every sample
-   * in lockstep (the 2-worker rate the samples per second of that one network).
+   * sum of both); "shared": both on one network's full-width matrices (the current layout: both
+   * threads' lanes in every row), each doing its half of every sample in lockstep (the 2-worker
+   * rate the samples per second of that one network); "panels": the same on a panel layout,
+   * each worker's lanes of a layer a row-major sub-matrix of its own. For both, 1 worker is the
+   * whole step on the full-width matrices.
    */
-  network: "copies" | "shared";
+  network: "copies" | "shared" | "panels";
   /** Text label. */
   label: string;
   /** Unit of the rates ("lane-ops", "lane-adds", "samples", "bytes"). */
@@ -395,6 +413,17 @@ export interface BoundsFloors {
   trainTwoThreadSpeedup: number | null;
   /** Which one it is: "copies" (skeleton) or "shared" (sharedSkeleton); null without threads. */
   trainTwoThreadFrom: "copies" | "shared" | null;
+  /**
+   * The 1-worker time of the panel variant: the same whole step on the full-width matrices as
+   * sharedSkeletonMicros, measured in its own turn, µs per sample (null: no threads).
+   */
+  panelSkeletonMicros: number | null;
+  /** Two workers on one network in panels (each its lanes' sub-matrices), over one (null: no threads). */
+  panelSkeletonSpeedup: number | null;
+  /** The bound of 2-thread training in a panel layout: the lower of skeletonSpeedup and panelSkeletonSpeedup. */
+  trainTwoThreadPanelSpeedup: number | null;
+  /** Which one it is: "copies" (skeleton) or "panels" (panelSkeleton); null without threads. */
+  trainTwoThreadPanelFrom: "copies" | "panels" | null;
 }
 
 /** The result of {@link runBounds}: plain data (JSON-serializable). */
@@ -592,6 +621,18 @@ function resolve(o: BoundsOptions): Resolved {
   return r;
 }
 
+/**
+ * The memory layout of {@link runBounds} for `options` with `slots` slots (2 with the thread
+ * section, which adds the panel variant's regions), and the function that fills a memory of at
+ * least plan.bytes bytes. Throws a RangeError on bad options.
+ */
+export function boundsLayout(
+  options: BoundsOptions,
+  slots: number,
+): { plan: Plan; fill: (mem: ArrayBufferLike) => void } {
+  return layout(resolve(options), slots);
+}
+
 /** Lays out the memory (plan) and returns the function that fills it. */
 function layout(o: Resolved, slots: number): { plan: Plan; fill: (mem: ArrayBufferLike) => void } {
   let next = 65536;
@@ -614,31 +655,43 @@ function layout(o: Resolved, slots: number): { plan: Plan; fill: (mem: ArrayBuff
     fills.push((m) => m.set(values, p >> 2));
     return p;
   };
-  /** Per-step lists of row offsets from (row, step) pairs. */
-  const lists = (pairs: [number, number][], rowBytes: number): ListSet => {
+  /** Per-step lists from (row, step) pairs: the bounds, and the rows in list order. */
+  const stepLists = (pairs: [number, number][]) => {
     const per: number[][] = Array.from({ length: T }, () => []);
-    for (const [row, t] of pairs) per[t].push(row * rowBytes);
+    for (const [row, t] of pairs) per[t].push(row);
     const beg = [0];
     for (const l of per) beg.push(beg[beg.length - 1] + l.length);
-    return { beg: u32(beg), ent: u32(per.flat()), entries: pairs.length };
+    return { beg, rows: per.flat() };
   };
-  /** Rows (a subset of `rows`) and groups of an update or gather. */
-  const rowSet = (rows: number[], n: number, P: number, fraction: number): UpdSet => {
-    const rowBytes = 4 * P;
+  /** Rows (indices, a subset of `rows`) and 4-lane groups (indices) of an update or gather. */
+  const draw = (rows: number[], n: number, P: number, fraction: number) => {
     const nGroups = Math.max(1, Math.round(fraction * (P / 4)));
-    const picked = pick(rows.length, n, rnd).map((a) => rows[a] * rowBytes);
-    const groups = pick(P / 4, nGroups, rnd).map((g) => 16 * g);
+    const picked = pick(rows.length, n, rnd).map((a) => rows[a]);
+    return { rows: picked, groups: pick(P / 4, nGroups, rnd) };
+  };
+  /** The u32 lists of a drawn set: row offsets, and the groups in [g0, g1) as offsets from g0. */
+  const rowSet = (
+    d: { rows: number[]; groups: number[] },
+    rowBytes: number,
+    g0: number,
+    g1: number,
+  ): UpdSet => {
+    const groups = d.groups.filter((g) => g >= g0 && g < g1).map((g) => 16 * (g - g0));
     return {
-      rows: u32(picked),
-      nRows: picked.length,
+      rows: u32(d.rows.map((r) => r * rowBytes)),
+      nRows: d.rows.length,
       groups: u32(groups),
-      nGroups,
+      nGroups: groups.length,
       lines: new Set(groups.map((g) => g >> 6)).size,
     };
   };
+  type Drawn = ReturnType<typeof draw>;
+  const drawn: { steps: ReturnType<typeof stepLists>[]; upd: Drawn[]; bwd: Drawn[] }[] = [];
   const layers = o.layers.map((s, l): LayerPlan => {
     const rowBytes = 4 * s.P;
     const sets: ListSet[] = [], upd: UpdSet[] = [], bwd: UpdSet[] = [];
+    const d: (typeof drawn)[number] = { steps: [], upd: [], bwd: [] };
+    drawn.push(d);
     const poolRows = pick(s.nIn, s.rowPool, rnd);
     for (let k = 0; k < o.pool; k++) {
       const rows = pick(s.rowPool, s.fwdRows, rnd).map((a) => poolRows[a]);
@@ -650,9 +703,19 @@ function layout(o: Resolved, slots: number): { plan: Plan; fill: (mem: ArrayBuff
         const n = Math.floor(s.fwdEntries / s.fwdRows) + (extra.has(a) ? 1 : 0);
         for (const t of pick(T, n, rnd)) pairs.push([row, t]);
       });
-      sets.push(lists(pairs, rowBytes));
-      upd.push(rowSet(rows, s.updRows, s.P, s.updGroupFraction));
-      if (l === 1) bwd.push(rowSet(rows, o.backward.rows, s.P, o.backward.groupFraction));
+      const steps = stepLists(pairs);
+      d.steps.push(steps);
+      sets.push({
+        beg: u32(steps.beg),
+        ent: u32(steps.rows.map((r) => r * rowBytes)),
+        entries: pairs.length,
+      });
+      d.upd.push(draw(rows, s.updRows, s.P, s.updGroupFraction));
+      upd.push(rowSet(d.upd[k], rowBytes, 0, s.P / 4));
+      if (l === 1) {
+        d.bwd.push(draw(rows, o.backward.rows, s.P, o.backward.groupFraction));
+        bwd.push(rowSet(d.bwd[k], rowBytes, 0, s.P / 4));
+      }
     }
     const updRow = vector(s.P, -1024, 1024);
     const kvec = vector(s.P, -20, 21);
@@ -665,7 +728,12 @@ function layout(o: Resolved, slots: number): { plan: Plan; fill: (mem: ArrayBuff
     hotPairs.push([Math.floor(rnd() * o.hotRows), q % T]);
   }
   hotPairs.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-  const hotList = lists(hotPairs, hotBytes);
+  const hotSteps = stepLists(hotPairs);
+  const hotList: ListSet = {
+    beg: u32(hotSteps.beg),
+    ent: u32(hotSteps.rows.map((r) => r * hotBytes)),
+    entries: hotPairs.length,
+  };
   const maxChunks = Math.max(o.hotLanes, ...o.layers.map((l) => l.P)) / 32;
   const maxRows = Math.max(o.backward.rows, ...o.layers.map((l) => l.updRows));
   const slotPlans: SlotPlan[] = [];
@@ -687,6 +755,32 @@ function layout(o: Resolved, slots: number): { plan: Plan; fill: (mem: ArrayBuff
       sums: alloc(4 * maxRows),
     });
   }
+  // The panel variant (with two slots: the thread section): part p's panels of both layers,
+  // its lists and outputs, in a region of its own after the slots.
+  const nPanels = slots >= 2 ? 2 : 0;
+  const panels: PanelPlan[] = [];
+  for (let p = 0; p < nPanels; p++) {
+    const pl = layers.map((L, l): PanelLayer => {
+      const lane0 = panelLanes(L.P, p, nPanels), lanes = panelLanes(L.P, p + 1, nPanels) - lane0;
+      const rowBytes = 4 * lanes, g0 = lane0 / 4, g1 = g0 + lanes / 4;
+      const master = alloc(L.nIn * rowBytes), fwd = alloc(L.nIn * rowBytes);
+      return {
+        lane0,
+        lanes,
+        rowBytes,
+        master,
+        fwd,
+        lists: drawn[l].steps.map((st, k) => ({
+          beg: L.lists[k].beg,
+          ent: u32(st.rows.map((r) => r * rowBytes)),
+          entries: st.rows.length,
+        })),
+        upd: drawn[l].upd.map((d) => rowSet(d, rowBytes, g0, g1)),
+        bwd: drawn[l].bwd.map((d) => rowSet(d, rowBytes, g0, g1)),
+      };
+    }) as [PanelLayer, PanelLayer];
+    panels.push({ layers: pl, res: alloc(128 * maxChunks), sums: alloc(4 * maxRows) });
+  }
   const plan: Plan = {
     T,
     fsh: FSH,
@@ -694,6 +788,7 @@ function layout(o: Resolved, slots: number): { plan: Plan; fill: (mem: ArrayBuff
     hotList,
     hotChunks: o.hotLanes / 32,
     slots: slotPlans,
+    panels,
     bytes: next,
   };
   const seed = o.seed;
@@ -714,6 +809,7 @@ function layout(o: Resolved, slots: number): { plan: Plan; fill: (mem: ArrayBuff
         m[(sp.hot >> 2) + k] = Math.floor(r2() * 65536) - 32768;
       }
     }
+    fillPanels(buf, plan);
   };
   return { plan, fill };
 }
@@ -947,6 +1043,71 @@ function verifyShared(k: BoundsKernels, buf: ArrayBufferLike, plan: Plan): void 
   }
 }
 
+/**
+ * Checks that the panel parts of every phase (panelPhaseRunner on plan.panels, the parts run one
+ * after the other) together compute what the whole phase computes on slot 0's full-width
+ * matrices (sharedPhaseRunner with one part, which verifyShared checks): the list sums of every
+ * chunk (the panels' `res` side by side) and the last chunk's per-step sums, the gather's sums
+ * after the partials are added, and the updated master and forward matrices (the panels mapped
+ * back to full-width lanes) and clamp counts. Copies slot 0's matrices into the panels first;
+ * they stay equal. On sets 0 and 1 (of the pool); throws. Nothing to check without panels.
+ */
+export function verifyPanels(k: BoundsKernels, buf: ArrayBufferLike, plan: Plan): void {
+  const n = plan.panels.length;
+  if (!n) return;
+  const mem = new Int32Array(buf);
+  const sp = plan.slots[0];
+  fillPanels(buf, plan);
+  const whole = panelPhaseRunner(k, plan, buf, 0, 1, 0);
+  const parts = plan.panels.map((_, p) => panelPhaseRunner(k, plan, buf, p, n, 0));
+  const region = (at: number, bytes: number) => mem.subarray(at >> 2, (at + bytes) >> 2);
+  const spoil = (at: number, bytes: number) => region(at, bytes).fill(0x55555555);
+  for (const i of [0, 1]) {
+    for (const l of [0, 1] as const) {
+      const ph = l === 0 ? "f1" : "f2", P = plan.layers[l].P;
+      spoil(sp.res, 4 * P);
+      spoil(sp.out, 128 * plan.T);
+      whole(ph, i);
+      const want = region(sp.res, 4 * P).slice(), wantOut = region(sp.out, 128 * plan.T).slice();
+      spoil(sp.out, 128 * plan.T);
+      for (const pp of plan.panels) spoil(pp.res, 4 * pp.layers[l].lanes);
+      for (const run of parts) run(ph, i); // the last part has the last chunk (steps in `out`)
+      const got = new Int32Array(P);
+      for (const pp of plan.panels) {
+        got.set(region(pp.res, 4 * pp.layers[l].lanes), pp.layers[l].lane0);
+      }
+      sameArray(got, want, `${ph} in ${n} panels (set ${i}), chunk sums`);
+      sameArray(region(sp.out, 128 * plan.T).slice(), wantOut, `${ph} in panels, step sums`);
+    }
+    {
+      const bytes = 4 * plan.layers[1].bwd[i % plan.layers[1].bwd.length].nRows;
+      spoil(sp.sums, bytes);
+      whole("b2", i);
+      const want = region(sp.sums, bytes).slice();
+      spoil(sp.sums, bytes);
+      for (const pp of plan.panels) spoil(pp.sums, bytes);
+      for (const run of parts) run("b2", i);
+      for (const run of parts) run("b2sum", i);
+      sameArray(region(sp.sums, bytes).slice(), want, `b2 in ${n} panels (set ${i}), added`);
+    }
+    for (const ph of ["u1", "u2", "u1n", "u2n"] as const) {
+      const l = ph === "u1" || ph === "u1n" ? 0 : 1;
+      const at = sp.master[l], bytes = sp.pairBytes[l]; // the master matrix, then its forward copy
+      sameArray(panelImage(buf, plan, l), region(at, bytes).slice(), `panels of layer ${l + 1}`);
+      const sat = whole(ph, i);
+      const satParts = parts.reduce((a, run) => a + run(ph, i), 0);
+      if (satParts !== sat) {
+        throw new Error(`${ph} in ${n} panels: ${satParts} clamps, expected ${sat}`);
+      }
+      sameArray(
+        panelImage(buf, plan, l),
+        region(at, bytes).slice(),
+        `${ph} in ${n} panels (set ${i}), matrices`,
+      );
+    }
+  }
+}
+
 /** Two workers with message queues. */
 class Pool {
   #workers: Worker[] = [];
@@ -1004,12 +1165,12 @@ class Pool {
 
   /**
    * Runs `kind` on the given workers at once (worker i on slot i) for about ms; returns the sum
-   * of their units/s. For "sharedSkeleton" the workers are one team (the j-th listed worker its
-   * part j), which must end with the same number of steps.
+   * of their units/s. For "sharedSkeleton" and "panelSkeleton" the workers are one team (the
+   * j-th listed worker its part j), which must end with the same number of steps.
    */
   async run(kind: ScaleKind, workers: number[], param: number, ms: number): Promise<number> {
     const ctl = this.#ctl;
-    const team = kind === "sharedSkeleton";
+    const team = isTeamKind(kind);
     Atomics.store(ctl, CTL_STOP, 0);
     Atomics.store(ctl, CTL_HALT, 0);
     const gen = Atomics.load(ctl, CTL_GO);
@@ -1162,6 +1323,7 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
   say("  bounds: checking the kernels against TypeScript loops");
   verify(k, memory.buffer, plan);
   verifyShared(k, memory.buffer, plan);
+  verifyPanels(k, memory.buffer, plan);
   warmUpKernels(k, plan, 0);
   await new Promise((res) => setTimeout(res, 50)); // the optimizing compiles run in the background
   const sp = plan.slots[0];
@@ -1261,6 +1423,7 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
     "inferSkeleton",
     "skeleton",
     "sharedSkeleton",
+    "panelSkeleton",
     "stream",
   ];
   const params = new Map<ScaleKind, number>();
@@ -1270,11 +1433,7 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
       pool = await Pool.start(2, module, memory, plan);
       params.set("alu", calibrate((r) => k.alu(r, 1), 0.5));
       params.set("listL1", calibrate(hotPass, 0.5));
-      for (
-        const kind of ["update", "inferSkeleton", "skeleton", "sharedSkeleton", "stream"] as const
-      ) {
-        params.set(kind, 1);
-      }
+      for (const kind of scaleKinds.slice(2)) params.set(kind, 1);
     }
     const values = new Map<string, number[]>();
     const add = (id: string, v: number) => values.set(id, [...(values.get(id) ?? []), v]);
@@ -1413,7 +1572,12 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
       inferSkeleton: ["list sums 1, 2, in inference order", "samples"],
       skeleton: ["training order: list sums 1, 2, gather 2, updates 1, 2", "samples"],
       sharedSkeleton: [
-        "the same on ONE shared network: halves of every phase, barriers between (threads.ts)",
+        "the same on ONE shared network, rows shared (the current layout): halves of every " +
+        "phase, barriers between (threads.ts)",
+        "samples",
+      ],
+      panelSkeleton: [
+        "the same on ONE network in panels: each half's lanes a sub-matrix of its own",
         "samples",
       ],
       stream: [
@@ -1427,7 +1591,11 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
         const perSecond1 = median(runs1), perSecond2 = median(runs2);
         return {
           id,
-          network: id === "sharedSkeleton" ? "shared" as const : "copies" as const,
+          network: id === "sharedSkeleton"
+            ? "shared" as const
+            : id === "panelSkeleton"
+            ? "panels" as const
+            : "copies" as const,
           label: scaleLabels[id][0],
           unit: scaleLabels[id][1],
           perSecond1,
@@ -1459,6 +1627,7 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
     const l1nsBest = (1000 * best("l1")) / (plan.hotChunks * h.entries);
     const skel = scaling.find((s) => s.id === "skeleton");
     const shared = scaling.find((s) => s.id === "sharedSkeleton");
+    const panel = scaling.find((s) => s.id === "panelSkeleton");
     const iskel = scaling.find((s) => s.id === "inferSkeleton");
     const ticks1 = ticks();
     info.loadAverageEnd = loadAverage();
@@ -1515,6 +1684,12 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
         trainTwoThreadSpeedup: skel && shared ? Math.min(skel.speedup, shared.speedup) : null,
         trainTwoThreadFrom: skel && shared
           ? (shared.speedup < skel.speedup ? "shared" : "copies")
+          : null,
+        panelSkeletonMicros: panel ? 1e6 / panel.perSecond1 : null,
+        panelSkeletonSpeedup: panel ? panel.speedup : null,
+        trainTwoThreadPanelSpeedup: skel && panel ? Math.min(skel.speedup, panel.speedup) : null,
+        trainTwoThreadPanelFrom: skel && panel
+          ? (panel.speedup < skel.speedup ? "panels" : "copies")
           : null,
       },
     };
@@ -1714,8 +1889,9 @@ export function formatBounds(r: BoundsResult, opts: FormatOptions = {}): string[
     out.push(
       "two threads: the same loop in one Web Worker alone, then in two at once (one shared " +
         "memory, each worker on its own matrices: two independent copies, as two training " +
-        "processes; except the shared-network row: both workers on one network's matrices and " +
-        "the same samples, each doing half of every phase, in lockstep, as the real 2-thread step)",
+        "processes; except the two one-network rows: both workers on one network and the same " +
+        "samples, each doing half of every phase, in lockstep, as the real 2-thread step: on its " +
+        "full-width matrices, or with each worker's lanes in panels of its own)",
     );
     const sc = [["pattern", "unit/s", "1 thread", "2 threads", "2 / 1", "rounds' 2 / 1"]];
     for (const x of r.scaling) {
@@ -1738,7 +1914,12 @@ export function formatBounds(r: BoundsResult, opts: FormatOptions = {}): string[
         "1 thread is one worker doing the whole step on those matrices, 2 threads the samples " +
         "per second of the one network (forward: halves of the 32-lane chunks; updates: halves " +
         "of the lanes; gather: halves of the rows; 7 barriers a sample, each 2,000 polls, then " +
-        "Atomics.wait).",
+        "Atomics.wait). Panels: the same samples, halves and barriers, but each worker's lanes " +
+        "of a layer stored as a row-major sub-matrix of their own (split at the forward's " +
+        "chunks: layer 2's 25 chunks give 384 | 416 lanes), so no cache line is touched by both; " +
+        "the gather: each worker its panel's groups of all the rows (partial sums), a barrier, " +
+        "then each adds the two partials for its half of the rows (8 barriers a sample); 1 " +
+        "thread: the same full-width whole step as the shared row's, measured in its own turn.",
     );
   }
   const km = opts.kernelMicros ?? {};
@@ -1848,6 +2029,7 @@ function verdicts(r: BoundsResult, m: MeasuredRates = {}): string[] {
   };
   verdict("inference, 1 thread", TARGETS.infer, "infer", m.infer1);
   verdict("training, 1 thread", TARGETS.train1, "train", m.train1);
+  const bound = (micros: number, speedup: number) => (speedup * 1e6) / micros;
   const two = (
     name: string,
     target: number,
@@ -1855,13 +2037,15 @@ function verdicts(r: BoundsResult, m: MeasuredRates = {}): string[] {
     speedup: number | null,
     measured?: number,
     source?: string,
+    more?: (s: string) => string,
   ) => {
     if (micros === null || speedup === null) return;
-    const max = (speedup * 1e6) / micros;
+    const max = bound(micros, speedup);
     let s = `  ${name} ≥ ${num(target)}/s (${us(1e6 / target)}/sample): ${us(micros)} per sample ` +
       `on one worker, ${speedup.toFixed(2)} × on two${source ? ` (${source})` : ""} → bound ≤ ${
         num(max)
       }/s → ${max >= target ? "allowed" : "RULED OUT in this order"}`;
+    if (more) s = more(s);
     if (measured !== undefined) {
       s += `; measured ${num(measured)}/s, ${measured >= target ? "met" : "not met"}`;
     }
@@ -1874,48 +2058,84 @@ function verdicts(r: BoundsResult, m: MeasuredRates = {}): string[] {
     fl.inferSkeletonSpeedup,
     m.infer2,
   );
-  // Training on 2 threads: the lower of the two speedups of the training order (two independent
-  // copies; one shared network split as the real step splits it), with its own 1-worker time.
+  // Training on 2 threads. The current layout (full-width rows, both threads' lanes in every
+  // row): the lower of the two speedups of the training order (two independent copies; one
+  // shared network split as the real step splits it), with its own 1-worker time. A panel
+  // layout (each thread's lanes a sub-matrix of its own): the lower of the copies' and the
+  // panels' speedups.
   const sharedUs = fl.sharedSkeletonMicros ?? null, sharedX = fl.sharedSkeletonSpeedup ?? null;
+  const panelUs = fl.panelSkeletonMicros ?? null, panelX = fl.panelSkeletonSpeedup ?? null;
   const fromShared = fl.trainTwoThreadFrom === "shared";
+  const copiesX = fl.skeletonSpeedup;
   two(
     "training, 2 threads",
     TARGETS.train2,
     fromShared ? sharedUs : fl.skeletonMicros,
-    fromShared ? sharedX : fl.skeletonSpeedup,
+    fromShared ? sharedX : copiesX,
     m.train2,
-    sharedX === null || fl.skeletonSpeedup === null
+    sharedX === null || copiesX === null
       ? undefined
-      : `the lower of ${fl.skeletonSpeedup.toFixed(2)} × on two independent copies and ${
-        sharedX.toFixed(2)
-      } × on one shared network: ${
+      : `current layout, full-width rows shared by both threads: the lower of ${
+        copiesX.toFixed(2)
+      } × on two independent copies and ${sharedX.toFixed(2)} × on one shared network: ${
         fromShared ? "the shared network's" : "the independent copies'"
       }`,
+    (s) => {
+      if (panelUs === null || panelX === null || copiesX === null || fl.skeletonMicros === null) {
+        return s;
+      }
+      const fromPanels = fl.trainTwoThreadPanelFrom === "panels";
+      const max = bound(
+        fromPanels ? panelUs : fl.skeletonMicros,
+        fromPanels ? panelX : copiesX,
+      );
+      return s.replace(/ → (allowed|RULED OUT in this order)$/, " → $1 for the current layout") +
+        `; a panel layout (each thread's lanes of a layer a sub-matrix of its own): ` +
+        `${panelX.toFixed(2)} × on one network in panels (the lower with the copies': ${
+          fromPanels ? "the panels'" : "the independent copies'"
+        }) → bound ≤ ${num(max)}/s → ${
+          max >= TARGETS.train2 ? "a panel layout would allow it" : "RULED OUT with panels too"
+        }`;
+    },
   );
   const skel = r.scaling.find((x) => x.id === "skeleton");
   if (skel) {
     const sp = (id: string) => r.scaling.find((x) => x.id === id)?.speedup ?? NaN;
     // The verdict rests on the training order (the whole memory pattern of a sample), paired
-    // round by round: the machine's speed drifts, and a pair shares a drift; of the two
-    // variants (independent copies, one shared network), the lower.
+    // round by round: the machine's speed drifts, and a pair shares a drift. The current layout:
+    // the lower of two independent copies and one shared network; a panel layout: the lower of
+    // the copies and the panels.
     const shared = r.scaling.find((x) => x.id === "sharedSkeleton");
+    const panels = r.scaling.find((x) => x.id === "panelSkeleton");
     const pairs = (x: ScalingBound) => ({
       paired: median(x.pairedSpeedups),
       lo: Math.min(...x.pairedSpeedups),
       hi: Math.max(...x.pairedSpeedups),
     });
     const copies = pairs(skel), one = shared ? pairs(shared) : null;
+    const inPanels = panels ? pairs(panels) : null;
     const useShared = one !== null && one.paired < copies.paired;
     const paired = useShared ? one.paired : copies.paired;
+    const usePanels = inPanels !== null && inPanels.paired < copies.paired;
+    const pairedPanels = inPanels === null ? null : usePanels ? inPanels.paired : copies.paired;
     const variant = (name: string, x: { paired: number; lo: number; hi: number }) =>
       `${x.paired.toFixed(2)} × ${name} (median of the rounds' pairs, ${x.lo.toFixed(2)}–` +
       `${x.hi.toFixed(2)})`;
     let s = `  training, 2 / 1 threads ≥ ${TARGETS.train2Ratio} ×: two workers gain ` +
       variant("in training order on two independent copies", copies) +
       (one
-        ? `, ${variant("on one shared network", one)}; the bound is the lower, ${
+        ? `, ${variant("on one shared network (full-width rows, the current layout)", one)}`
+        : "") +
+      (inPanels ? `, ${variant("on one network in panels", inPanels)}` : "") +
+      (one
+        ? `; the bound is the lower, ${
           useShared ? "the shared network's" : "the independent copies'"
-        }, ${paired.toFixed(2)} ×`
+        }, ${paired.toFixed(2)} × for the current layout`
+        : "") +
+      (pairedPanels !== null
+        ? `, ${pairedPanels.toFixed(2)} × (${
+          usePanels ? "the panels'" : "the independent copies'"
+        }) for a panel layout`
         : "") +
       `; ${sp("update").toFixed(2)} × on the updates, ${sp("stream").toFixed(2)} × on the ` +
       `stream, ${sp("alu").toFixed(2)} × on the ALU loop`;
@@ -1923,14 +2143,28 @@ function verdicts(r: BoundsResult, m: MeasuredRates = {}): string[] {
       // Amdahl: the share u of the measured 1-thread time spent in these phases gains at most
       // `paired` on two threads, the rest at most 2.
       const u = Math.min(1, (fl.order.train * m.train1) / 1e6);
-      const cap = 1 / ((1 - u) / 2 + u / paired);
+      const capOf = (x: number) => 1 / ((1 - u) / 2 + u / x);
+      const cap = capOf(paired);
       s += `; these phases are ${(100 * u).toFixed(0)} % of the measured 1-thread time, so ` +
-        `2 / 1 ≤ ${cap.toFixed(2)} × → ${cap >= TARGETS.train2Ratio ? "allowed" : "RULED OUT"}`;
+        `2 / 1 ≤ ${cap.toFixed(2)} × → ${
+          cap >= TARGETS.train2Ratio ? "allowed" : "RULED OUT"
+        } for the current layout`;
+      if (pairedPanels !== null) {
+        const c = capOf(pairedPanels);
+        s += `; in panels ≤ ${c.toFixed(2)} × → ${
+          c >= TARGETS.train2Ratio ? "a panel layout would allow it" : "RULED OUT with panels too"
+        }`;
+      }
       if (m.train2 !== undefined) s += `; measured ${(m.train2 / m.train1).toFixed(2)} ×`;
     } else {
       s += ` → the memory traffic of training ${
         paired >= TARGETS.train2Ratio ? "allows" : "RULES OUT"
-      } ${TARGETS.train2Ratio} ×`;
+      } ${TARGETS.train2Ratio} × in the current layout`;
+      if (pairedPanels !== null) {
+        s += pairedPanels >= TARGETS.train2Ratio
+          ? "; a panel layout would allow it"
+          : "; a panel layout would not allow it either";
+      }
     }
     out.push(s);
   }

@@ -32,7 +32,11 @@
  * the threads of a training step on ONE network: the kernels unchanged, each part given its
  * share of the chunks, groups or rows (the host passes offset pointers and counts), and the
  * parts kept in lockstep by {@link barrier} between the phases, where assembly/threads.ts has its
- * barriers ({@link SHARED_STEP}).
+ * barriers ({@link SHARED_STEP}). {@link panelPhaseRunner} and the "panelSkeleton" unit are the
+ * same team on a panel layout: each part's lanes of a layer stored as a row-major sub-matrix of
+ * their own ({@link PanelLayer}, filled from slot 0's matrices by {@link fillPanels}), so that the
+ * two parts' forward and update work share no cache line; the gather becomes partial sums over
+ * each panel's groups, a barrier, and a small pass that adds them ({@link PANEL_STEP}).
  *
  * @module
  */
@@ -298,6 +302,40 @@ export interface SlotPlan {
   sums: number;
 }
 
+/**
+ * One part's panel of a layer (the "panelSkeleton" variant): the lanes [lane0, lane0 + lanes) of
+ * every row of slot 0's matrices, stored as a row-major sub-matrix of their own (row stride
+ * rowBytes = 4 · lanes), with the layer's sets rewritten for it: the same rows and steps as panel
+ * row offsets, and of the groups only those in its lanes, as offsets within a panel row. The
+ * panels split a layer at the forward pass's chunk split ({@link panelLanes}).
+ */
+export interface PanelLayer {
+  /** First lane in the full-width layer (32 × its first chunk). */
+  lane0: number;
+  /** Lanes (32 × its chunks; 0 when it has none). */
+  lanes: number;
+  /** Bytes of a panel row (4 × lanes). */
+  rowBytes: number;
+  /** The panel's master matrix and its forward copy (right after it). */
+  master: number;
+  fwd: number;
+  /** The layer's forward lists (beg shared with the layer's; ent: panel row offsets). */
+  lists: ListSet[];
+  /** The layer's update sets: the same rows (panel row offsets), the groups in the panel. */
+  upd: UpdSet[];
+  /** The gather's sets (layer 2 only): every listed row, the groups in the panel. */
+  bwd: UpdSet[];
+}
+
+/** The memory region of one part of the panel variant: its panels of both layers, its outputs. */
+export interface PanelPlan {
+  layers: [PanelLayer, PanelLayer];
+  /** Per-chunk sums of its forward passes (its chunks from 0). */
+  res: number;
+  /** Its partial sums of the gather, one per listed row. */
+  sums: number;
+}
+
 /** The memory layout (plain data, posted to the workers). */
 export interface Plan {
   T: number;
@@ -306,6 +344,8 @@ export interface Plan {
   hotList: ListSet;
   hotChunks: number;
   slots: SlotPlan[];
+  /** The panel variant's parts (2 with the thread section, else none). */
+  panels: PanelPlan[];
   bytes: number;
 }
 
@@ -544,6 +584,172 @@ export const SHARED_STEP: readonly (Phase | "|")[] = [
 ];
 
 /**
+ * First lane of panel `part` of `parts` of a P-lane layer: 32 × the first of its 32-lane chunks
+ * as the forward pass splits them (itemStart), so that a part's forward chunks and its update
+ * lanes are the same lanes, in its panel. With an even number of chunks the same as laneStart;
+ * layer 2's 25 chunks of MNIST split 384 | 416 lanes (laneStart: 400 | 400).
+ */
+export function panelLanes(P: number, part: number, parts: number): number {
+  return 32 * itemStart(P / 32, part, parts);
+}
+
+/** The phases of the panel variant: those of a sample, and "b2sum", the adding of the partials. */
+export type PanelPhase = Phase | "b2sum";
+
+/**
+ * Part `part` of `parts` of phase `ph` on set i (mod the pool), on the panel layout of the one
+ * network ({@link PanelPlan}: part p works on plan.panels[p] only; parts must be the number of
+ * panels, or 1). Same samples, same halves of the work as {@link sharedPhaseRunner}, but:
+ *
+ * - "f1", "f2": the part's chunks are its panel's, its sums into its panel's `res`, its per-step
+ *   sums into the `out` of slot `scratch`;
+ * - "u1", "u2", "u1n", "u2n": every listed row, on the listed groups of its panel;
+ * - "b2": every listed row, on the listed groups of its panel: partial sums into its panel's
+ *   `sums` (a barrier must follow before "b2sum");
+ * - "b2sum": for its half of the listed rows (the rows sharedPhaseRunner's part gathers), the
+ *   panels' partial sums added into slot 0's `sums` (a JS loop over a few hundred words).
+ *
+ * With parts = 1 it is the whole phase on slot 0's full-width matrices (sharedPhaseRunner with
+ * one part; "b2sum" does nothing): the 1-worker baseline. Returns the clamped lanes of an update,
+ * else 0.
+ */
+export function panelPhaseRunner(
+  k: BoundsKernels,
+  plan: Plan,
+  buf: ArrayBufferLike,
+  part: number,
+  parts: number,
+  scratch: number,
+): (ph: PanelPhase, i: number) => number {
+  if (parts === 1) {
+    const whole = sharedPhaseRunner(k, plan, buf, part, parts, scratch);
+    return (ph, i) => (ph === "b2sum" ? 0 : whole(ph, i));
+  }
+  if (
+    parts !== plan.panels.length || !Number.isInteger(part) || part < 0 || part >= parts
+  ) {
+    throw new RangeError(
+      `part must be an integer in [0, parts), parts 1 or the plan's ${plan.panels.length} panels`,
+    );
+  }
+  const mem = new Int32Array(buf), u = new Uint32Array(buf);
+  const sp = plan.slots[0], own = plan.slots[scratch], pp = plan.panels[part];
+  const L2 = plan.layers[1];
+  const r0 = L2.rowBytes * itemStart(L2.nIn, part, parts);
+  const r1 = L2.rowBytes * itemStart(L2.nIn, part + 1, parts);
+  const mine = L2.bwd.map((s) => share(u, s.rows, s.nRows, r0, r1));
+  const partials = plan.panels.map((q) => q.sums >> 2);
+  const fwd = (l: 0 | 1, i: number) => {
+    const Q = pp.layers[l], s = Q.lists[i % Q.lists.length];
+    k.listSum(Q.fwd, s.beg, s.ent, plan.T, Q.lanes / 32, own.out, pp.res, 1);
+    return 0;
+  };
+  const upd = (l: 0 | 1, i: number, withFwd: boolean) => {
+    const Q = pp.layers[l], s = Q.upd[i % Q.upd.length];
+    return (withFwd ? k.updateRows : k.updateRowsNoFwd)(
+      Q.master,
+      Q.fwd,
+      s.rows,
+      s.nRows,
+      s.groups,
+      s.nGroups,
+      plan.layers[l].updRow + 4 * Q.lane0,
+      plan.fsh,
+    );
+  };
+  return (ph, i) => {
+    switch (ph) {
+      case "f1":
+        return fwd(0, i);
+      case "f2":
+        return fwd(1, i);
+      case "b2": {
+        const Q = pp.layers[1], s = Q.bwd[i % Q.bwd.length];
+        k.gatherRows(Q.fwd, s.rows, s.nRows, s.groups, s.nGroups, L2.kvec + 4 * Q.lane0, pp.sums);
+        return 0;
+      }
+      case "b2sum": {
+        const [a, b] = mine[i % mine.length], at = sp.sums >> 2;
+        for (let r = a; r < b; r++) {
+          let v = 0;
+          for (const q of partials) v = (v + mem[q + r]) | 0;
+          mem[at + r] = v;
+        }
+        return 0;
+      }
+      case "u1":
+        return upd(0, i, true);
+      case "u2":
+        return upd(1, i, true);
+      case "u1n":
+        return upd(0, i, false);
+      case "u2n":
+        return upd(1, i, false);
+    }
+  };
+}
+
+/**
+ * Copies slot 0's matrices (master and forward copy of both layers) into the panels, each row's
+ * lanes of a panel to that panel's row.
+ */
+export function fillPanels(buf: ArrayBufferLike, plan: Plan): void {
+  const m = new Int32Array(buf), sp = plan.slots[0];
+  for (const pp of plan.panels) {
+    pp.layers.forEach((Q, l) => {
+      const L = plan.layers[l];
+      for (const [from, to] of [[sp.master[l], Q.master], [sp.fwd[l], Q.fwd]]) {
+        for (let r = 0; r < L.nIn; r++) {
+          const a = (from + r * L.rowBytes + 4 * Q.lane0) >> 2;
+          m.copyWithin((to + r * Q.rowBytes) >> 2, a, a + Q.lanes);
+        }
+      }
+    });
+  }
+}
+
+/**
+ * Layer l of the panels mapped back to full-width lanes: the master matrix, then the forward
+ * copy (nIn × P lanes each, as slot 0 lays out its pair: compare with its pairBytes[l] bytes).
+ */
+export function panelImage(buf: ArrayBufferLike, plan: Plan, l: 0 | 1): Int32Array {
+  const m = new Int32Array(buf), L = plan.layers[l], n = L.nIn * L.P;
+  const out = new Int32Array(2 * n);
+  for (const pp of plan.panels) {
+    const Q = pp.layers[l];
+    [Q.master, Q.fwd].forEach((base, j) => {
+      for (let r = 0; r < L.nIn; r++) {
+        const a = (base + r * Q.rowBytes) >> 2;
+        out.set(m.subarray(a, a + Q.lanes), j * n + r * L.P + Q.lane0);
+      }
+    });
+  }
+  return out;
+}
+
+/**
+ * One training step of the panel variant: {@link SHARED_STEP} with the gather as partial sums, a
+ * barrier, and the adding of the partials ("b2sum") before the barrier that ends the backward
+ * phase; eight barriers a sample.
+ */
+export const PANEL_STEP: readonly (PanelPhase | "|")[] = [
+  "|",
+  "f1",
+  "|",
+  "f2",
+  "|",
+  "|",
+  "b2",
+  "|",
+  "b2sum",
+  "|",
+  "u1",
+  "|",
+  "u2",
+  "|",
+];
+
+/**
  * Polls of {@link barrier} before it sleeps (SPINS of assembly/threads.ts). A poll of JS's
  * Atomics.load is slower than the module's atomic load: 2000 polls took about 28 µs on the
  * 2-core machine (the module's: about 10 µs); 200, 700 and 2000 polls gave alike speedups.
@@ -571,8 +777,9 @@ export function barrier(ctl: Int32Array, parts: number): void {
 }
 
 /**
- * The patterns of the two-thread section; "sharedSkeleton" is the training order on one shared
- * network (a team of workers, see {@link Team}), the others run on the worker's own slot.
+ * The patterns of the two-thread section; "sharedSkeleton" and "panelSkeleton" are the training
+ * order on one network (a team of workers, see {@link Team}; full-width rows shared by the
+ * parts, or a panel per part), the others run on the worker's own slot.
  */
 export type ScaleKind =
   | "alu"
@@ -581,9 +788,15 @@ export type ScaleKind =
   | "inferSkeleton"
   | "skeleton"
   | "sharedSkeleton"
+  | "panelSkeleton"
   | "stream";
 
-/** A worker's place in a team that runs one shared network ("sharedSkeleton"). */
+/** Whether the workers of `kind` run as one team on one network. */
+export function isTeamKind(kind: ScaleKind): boolean {
+  return kind === "sharedSkeleton" || kind === "panelSkeleton";
+}
+
+/** A worker's place in a team that runs one network ("sharedSkeleton", "panelSkeleton"). */
 export interface Team {
   /** The control words (CTL_*). */
   ctl: Int32Array;
@@ -613,7 +826,8 @@ export interface Unit {
  * TRAINING_ORDER), on consecutive sets. "sharedSkeleton" (needs `team`) is this worker's part
  * of one step of {@link SHARED_STEP} on slot 0's matrices, with slot `slot` as its scratch; every
  * member starts at set 0 and counts 1 / parts of a sample per call, so the team's sum is its
- * samples per second.
+ * samples per second. "panelSkeleton" is the same on the panels ({@link panelPhaseRunner},
+ * {@link PANEL_STEP}); with one part, both are the whole step on slot 0's full-width matrices.
  */
 export function makeUnit(
   k: BoundsKernels,
@@ -626,16 +840,25 @@ export function makeUnit(
   const sp = plan.slots[slot];
   let turn = slot * 7;
   switch (kind) {
-    case "sharedSkeleton": {
-      if (!team) throw new RangeError("sharedSkeleton needs a team");
+    case "sharedSkeleton":
+    case "panelSkeleton": {
+      if (!team) throw new RangeError(`${kind} needs a team`);
       const { ctl, parts } = team;
-      const run = sharedPhaseRunner(k, plan, team.buf, team.part, parts, slot);
-      const last = SHARED_STEP.length - 1;
+      const panels = kind === "panelSkeleton";
+      // SHARED_STEP has no "b2sum", so the shared runner never sees one.
+      const run = panels
+        ? panelPhaseRunner(k, plan, team.buf, team.part, parts, slot)
+        : sharedPhaseRunner(k, plan, team.buf, team.part, parts, slot) as (
+          ph: PanelPhase,
+          i: number,
+        ) => number;
+      const step = panels ? PANEL_STEP : SHARED_STEP;
+      const last = step.length - 1;
       let i = 0;
       return {
         run: () => {
           for (let s = 0; s < last; s++) {
-            const ph = SHARED_STEP[s];
+            const ph = step[s];
             if (ph === "|") barrier(ctl, parts);
             else run(ph, i);
           }
@@ -704,9 +927,9 @@ export interface WorkerRun {
   slot: number;
   param: number;
   gen: number;
-  /** The worker's part of a team (kind "sharedSkeleton"; else 0). */
+  /** The worker's part of a team (kinds "sharedSkeleton", "panelSkeleton"; else 0). */
   part: number;
-  /** Workers of the team (kind "sharedSkeleton"; else 1). */
+  /** Workers of the team (kinds "sharedSkeleton", "panelSkeleton"; else 1). */
   parts: number;
 }
 export interface WorkerDone {

@@ -3,14 +3,22 @@
 import assert from "node:assert/strict";
 import {
   type BoundsKernels,
+  boundsLayout,
   boundsMemory,
   type BoundsResult,
   compileBoundsKernels,
   formatBounds,
   instantiateBoundsKernels,
   runBounds,
+  verifyPanels,
 } from "../bench/bounds.ts";
-import { itemStart, laneStart } from "../bench/bounds_kernels.ts";
+import {
+  itemStart,
+  laneStart,
+  panelImage,
+  panelLanes,
+  panelPhaseRunner,
+} from "../bench/bounds_kernels.ts";
 
 const WMAX = 1 << 28;
 
@@ -172,6 +180,94 @@ Deno.test("itemStart and laneStart split as assembly/layout.ts (halves of 4-lane
   assert.deepEqual([0, 1].map((t) => laneStart(800, t, 1)), [0, 800]);
 });
 
+Deno.test("panelLanes splits a layer at the forward's 32-lane chunks", () => {
+  assert.deepEqual([0, 1, 2].map((t) => panelLanes(1600, t, 2)), [0, 800, 1600]);
+  assert.deepEqual([0, 1, 2].map((t) => panelLanes(800, t, 2)), [0, 384, 800]); // 25 chunks
+  assert.deepEqual([0, 1, 2].map((t) => panelLanes(96, t, 2)), [0, 32, 96]);
+  assert.deepEqual([0, 1, 2].map((t) => panelLanes(32, t, 2)), [0, 0, 32]);
+  assert.deepEqual([0, 1].map((t) => panelLanes(64, t, 1)), [0, 64]);
+});
+
+Deno.test("the panels hold slot 0's lanes and their parts compute the whole phases", async () => {
+  const options = {
+    T: 6,
+    layers: [
+      {
+        nIn: 24,
+        P: 64,
+        fwdRows: 9,
+        fwdEntries: 20,
+        updRows: 7,
+        updGroupFraction: 0.5,
+        rowPool: 16,
+      },
+      {
+        nIn: 64,
+        P: 96,
+        fwdRows: 14,
+        fwdEntries: 30,
+        updRows: 10,
+        updGroupFraction: 0.4,
+        rowPool: 40,
+      },
+    ] as const,
+    pool: 3,
+    backward: { rows: 11, groupFraction: 0.6 },
+  };
+  assert.deepEqual(boundsLayout(options, 1).plan.panels, []);
+  const { plan, fill } = boundsLayout(options, 2);
+  const { k, mem } = await kernels(plan.bytes);
+  fill(mem.buffer);
+  const u = new Uint32Array(mem.buffer);
+  const sp = plan.slots[0];
+  assert.equal(plan.panels.length, 2);
+  // Layer 2 has 3 chunks: panels of 32 and 64 lanes; rows and groups rewritten for each panel.
+  assert.deepEqual(plan.panels.map((p) => [p.layers[1].lane0, p.layers[1].lanes]), [[0, 32], [
+    32,
+    64,
+  ]]);
+  for (const [p, pp] of plan.panels.entries()) {
+    for (const l of [0, 1] as const) {
+      const L = plan.layers[l], Q = pp.layers[l];
+      assert.equal(Q.rowBytes, 4 * Q.lanes);
+      assert.equal(Q.lane0, panelLanes(L.P, p, 2));
+      const at = (a: number) => u[a >> 2];
+      const s = L.upd[1], q = Q.upd[1];
+      assert.equal(q.nRows, s.nRows);
+      for (let a = 0; a < s.nRows; a++) {
+        assert.equal(at(q.rows + 4 * a), (at(s.rows + 4 * a) / L.rowBytes) * Q.rowBytes);
+      }
+      const full = [...u.subarray(s.groups >> 2, (s.groups >> 2) + s.nGroups)];
+      const own = full.filter((g) => g >= 4 * Q.lane0 && g < 4 * (Q.lane0 + Q.lanes));
+      assert.deepEqual(
+        [...u.subarray(q.groups >> 2, (q.groups >> 2) + q.nGroups)],
+        own.map((g) => g - 4 * Q.lane0),
+      );
+      assert.equal(Q.lists[0].entries, L.lists[0].entries);
+      assert.equal(at(Q.lists[0].ent), (at(L.lists[0].ent) / L.rowBytes) * Q.rowBytes);
+      // Panel row r holds lanes [lane0, lane0 + lanes) of slot 0's row r.
+      const r = L.nIn - 1, from = (sp.fwd[l] + r * L.rowBytes + 4 * Q.lane0) >> 2;
+      assert.deepEqual(
+        mem.slice((Q.fwd + r * Q.rowBytes) >> 2, (Q.fwd + (r + 1) * Q.rowBytes) >> 2),
+        mem.slice(from, from + Q.lanes),
+      );
+    }
+  }
+  for (const l of [0, 1] as const) {
+    assert.deepEqual(
+      panelImage(mem.buffer, plan, l),
+      mem.slice(sp.master[l] >> 2, (sp.master[l] + sp.pairBytes[l]) >> 2),
+    );
+  }
+  verifyPanels(k, mem.buffer, plan); // throws on any difference
+  assert.throws(() => panelPhaseRunner(k, plan, mem.buffer, 0, 3, 0), RangeError);
+  assert.throws(() => panelPhaseRunner(k, plan, mem.buffer, 2, 2, 0), RangeError);
+  // A panel that drops a group of its update no longer matches the whole phase.
+  const bad = structuredClone(plan);
+  bad.panels[1].layers[0].upd[0].nGroups--;
+  assert.throws(() => verifyPanels(k, mem.buffer, bad), /u1 in 2 panels \(set 0\), matrices/);
+});
+
 const SMALL_LAYERS = [
   { nIn: 40, P: 64, fwdRows: 12, fwdEntries: 30, updRows: 10, updGroupFraction: 0.4, rowPool: 20 },
   { nIn: 64, P: 32, fwdRows: 20, fwdEntries: 50, updRows: 15, updGroupFraction: 0.25, rowPool: 64 },
@@ -240,11 +336,12 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
     "inferSkeleton",
     "skeleton",
     "sharedSkeleton",
+    "panelSkeleton",
     "stream",
   ]);
   assert.deepEqual(
     result.scaling.map((s) => s.network),
-    ["copies", "copies", "copies", "copies", "copies", "shared", "copies"],
+    ["copies", "copies", "copies", "copies", "copies", "shared", "panels", "copies"],
   );
   for (const f of result.forward) {
     assert.equal(f.runs.length, 2);
@@ -278,6 +375,15 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
     fl.trainTwoThreadFrom,
     fl.sharedSkeletonSpeedup < fl.skeletonSpeedup ? "shared" : "copies",
   );
+  assert.ok(fl.panelSkeletonMicros !== null && fl.panelSkeletonSpeedup !== null);
+  assert.equal(
+    fl.trainTwoThreadPanelSpeedup,
+    Math.min(fl.skeletonSpeedup, fl.panelSkeletonSpeedup),
+  );
+  assert.equal(
+    fl.trainTwoThreadPanelFrom,
+    fl.panelSkeletonSpeedup < fl.skeletonSpeedup ? "panels" : "copies",
+  );
   const text = formatBounds(result, {
     measured: { train1: 1000, train2: 1300, infer1: 2000 },
     kernelMicros: { f1: 200, u1: 250 },
@@ -289,12 +395,15 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
   }
   assert.ok(text.some((l) => l.includes("training, 2 threads ≥ 2,700/s")));
   assert.ok(text.some((l) => l.trimStart().startsWith("the same on ONE shared network")));
+  assert.ok(text.some((l) => l.trimStart().startsWith("the same on ONE network in panels")));
   const from = fl.trainTwoThreadFrom === "shared"
     ? "the shared network's"
     : "the independent copies'";
   for (const start of ["training, 2 threads ≥", "training, 2 / 1 threads ≥"]) {
     const line = text.find((l) => l.trimStart().startsWith(start));
     assert.ok(line?.includes("one shared network"), start);
+    assert.ok(line?.includes("in panels") && line.includes("current layout"), start);
+    assert.ok(/a panel layout would allow it|RULED OUT with panels too/.test(line ?? ""), start);
     if (start.includes("/")) assert.ok(line?.includes("the bound is the lower"), start);
     else assert.ok(line?.includes(from), start);
   }
@@ -325,6 +434,9 @@ Deno.test("runBounds without threads has no scaling rows and rejects bad shapes"
   assert.equal(r.floors.sharedSkeletonSpeedup, null);
   assert.equal(r.floors.trainTwoThreadSpeedup, null);
   assert.equal(r.floors.trainTwoThreadFrom, null);
+  assert.equal(r.floors.panelSkeletonSpeedup, null);
+  assert.equal(r.floors.trainTwoThreadPanelSpeedup, null);
+  assert.equal(r.floors.trainTwoThreadPanelFrom, null);
   assert.ok(formatBounds(r).every((l) => !l.startsWith("two threads")));
   await assert.rejects(() => runBounds({ ...small, backward: { rows: 6, groupFraction: 1 } }));
   for (const bad of [{ P: 40 }, { updRows: 5 }, { rowPool: 3 }, { rowPool: 17 }]) {
