@@ -12,7 +12,8 @@
 
 import {
   CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD, LAY_OFF_GROUPS,
-  LAY_KEEP, LAY_OFF_KVEC, LAY_WORDS, cfg, cfgBase, lay, size, stride,
+  LAY_KEEP, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_WORDS, cfg, cfgBase, laneStart, lay, panelBase, panelRowBytes,
+  panels, size, stride,
 } from "./layout";
 
 /** Output desire from the counts and the label. */
@@ -73,30 +74,47 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
   const groups = sc + lay(LAY_OFF_GROUPS);
   const ng = backwardFactors(l, kvec, groups);
   const fwd = lay(LAY_FWD + l);
+  // The groups of each weight panel (see panels in layout.ts; the groups ascend): panel q has
+  // groups [gq[q], gq[q + 1]), in the thread's list area (the forward pass is done with it).
+  const np = panels(l);
+  const gq = sc + lay(LAY_OFF_LIST);
+  {
+    let g = 0;
+    for (let q = 0; q < np; q++) {
+      store<u32>(gq + (<usize>q << 2), <u32>g);
+      const end = <u32>laneStart(P, q + 1, np) << 2;
+      while (g < ng && load<u32>(groups + (<usize>g << 2)) < end) g++;
+    }
+    store<u32>(gq + (<usize>np << 2), <u32>ng);
+  }
   const out = lay(LAY_DESIRE + l - 1);
   const thr = <i64>cfg(CFG_THR_HID + l);
   const f = cfg(CFG_F + l);
   // Groups per chunk: 4·chunk products of ≤ 2^(F+8)·32 per lane must stay below 2^31:
   // chunk ≤ 2^(18 − F); keep a factor 2.
   const chunk: i32 = min(256, 1 << (17 - f));
-  const rowBytes = <usize>P << 2;
   const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
   for (let i = i0; i < i1; i++) {
     if (needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0)) {
       store<i32>(out + (<usize>i << 2), 0);
       continue;
     }
-    const row = fwd + <usize>i * rowBytes;
     let total: i64 = 0;
-    for (let gb = 0; gb < ng; gb += chunk) {
-      const end = min(ng, gb + chunk);
-      let acc = i32x4.splat(0);
-      for (let g = gb; g < end; g++) {
-        const o = <usize>load<u32>(groups + (<usize>g << 2));
-        acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
+    for (let q = 0; q < np; q++) {
+      const g0 = <i32>load<u32>(gq + (<usize>q << 2)), g1 = <i32>load<u32>(gq + (<usize>(q + 1) << 2));
+      if (g0 == g1) continue;
+      // Weight (i, j) of panel q is at row + 4j.
+      const row = panelBase(fwd, l, q, np) + <usize>i * panelRowBytes(l, q, np);
+      for (let gb = g0; gb < g1; gb += chunk) {
+        const end = min(g1, gb + chunk);
+        let acc = i32x4.splat(0);
+        for (let g = gb; g < end; g++) {
+          const o = <usize>load<u32>(groups + (<usize>g << 2));
+          acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
+        }
+        const wide = i64x2.add(i64x2.extend_low_i32x4_s(acc), i64x2.extend_high_i32x4_s(acc));
+        total += i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1);
       }
-      const wide = i64x2.add(i64x2.extend_low_i32x4_s(acc), i64x2.extend_high_i32x4_s(acc));
-      total += i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1);
     }
     const mag = total < 0 ? -total : total;
     const v: i32 = (mag >= thr ? 1 : 0) | (total > 0 ? 2 : 0);

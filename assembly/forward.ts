@@ -1,7 +1,8 @@
 // Forward pass of one fully connected layer over all T steps.
 //
 // Shapes (layer l, nIn = N_{l−1}, P = stride(l) = N_l rounded up to 4):
-//   fwd[l]:    i32[nIn × P], row i = weights from input i to every neuron, Q.F[l]
+//   fwd[l]:    i32[nIn × P], row i = weights from input i to every neuron, Q.F[l] (in the
+//              threaded layout, hidden layers by panels: see panels in layout.ts)
 //   words[l−1]: u32[nIn], bit t = input fired in step t (before this layer's delay)
 //   keep[l]:   i32[P], −1 kept / 0 dropped
 //   words[l]:  u32[P] out, bit t = neuron fired in step t
@@ -25,7 +26,8 @@
 
 import {
   CFG_D, CFG_L, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
-  LAY_FWD, LAY_KEEP, LAY_OFF_LIST, LAY_WORDS, cfg, lay, setCfg, size, stepMask, stride,
+  LAY_FWD, LAY_KEEP, LAY_OFF_LIST, LAY_WORDS, cfg, laneStart, lay, panelBase, panelRowBytes, setCfg, size,
+  stepMask, stride,
 } from "./layout";
 
 /** Collects the inputs of layer l that spike at least once: returns their count. */
@@ -245,50 +247,31 @@ function forwardChunk4(
 }
 
 /**
- * Layer l's forward pass over all T steps for neurons [j0, j1) (multiples of 4): words[l]
- * from words[l−1] and fwd[l]. `sc` is the calling thread's scratch area. With `claim` ≠ 0 (a
- * word of the shared configuration block, threaded build), the threads that share the step
- * take the 32-neuron chunks of [j0, j1), and then its 4-lane tail, one at a time from that
- * counter, so a thread that runs faster does more of them; every chunk is computed the same
- * way whoever takes it, so the words are the same.
+ * Layer l's forward pass over all T steps for the neurons of weight panel p of np (see panels
+ * in layout.ts; p = 0 of 1: all of them): words[l] from words[l−1] and fwd[l]. `sc` is the
+ * calling thread's scratch area. The panel's lanes are its 32-neuron chunks, then a 4-lane tail.
  */
-export function forwardLayerSimd(
-  l: i32, train: bool, j0: i32, j1: i32, sc: usize, claim: usize = 0,
-): void {
+export function forwardLayerSimd(l: i32, train: bool, p: i32, np: i32, sc: usize): void {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
+  const P = stride(l);
+  const j0 = laneStart(P, p, np), j1 = laneStart(P, p + 1, np);
+  if (j0 == j1) return;
   const act = sc, actw = sc + lay(LAY_OFF_ACTW), ls = sc + lay(LAY_OFF_LIST);
   const na = activeInputs(l, act, actw);
-  buildLists(na, act, actw, ls, <usize>stride(l) << 2);
+  // Row offsets in this panel; weight (i, j) is at fwd + i·rowBytes + 4j.
+  buildLists(na, act, actw, ls, panelRowBytes(l, p, np));
   const vthr = i32x4.splat(cfg(train ? CFG_THR_TRAIN + l : CFG_THR_EVAL + l));
-  const fwd = lay(LAY_FWD + l), keep = lay(LAY_KEEP + l), out = lay(LAY_WORDS + l);
+  const fwd = panelBase(lay(LAY_FWD + l), l, p, np), keep = lay(LAY_KEEP + l), out = lay(LAY_WORDS + l);
   let sat: i32 = 0;
-  const full = (j1 - j0) >> 5; // 32-neuron chunks; then the tail [j0 + 32·full, j1)
-  if (ASC_FEATURE_THREADS && claim != 0) {
-    while (true) {
-      const c = atomic.add<i32>(claim, 1);
-      if (c > full) break;
-      const j = j0 + (c << 5);
-      if (c < full) {
-        const o = <usize>j << 2;
-        sat += forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
-      } else {
-        for (let k = j; k < j1; k += 4) {
-          const o = <usize>k << 2;
-          sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
-        }
-      }
-    }
-  } else {
-    let j = j0;
-    for (; j + 32 <= j1; j += 32) {
-      const o = <usize>j << 2;
-      sat += forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
-    }
-    for (; j < j1; j += 4) {
-      const o = <usize>j << 2;
-      sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
-    }
+  let j = j0;
+  for (; j + 32 <= j1; j += 32) {
+    const o = <usize>j << 2;
+    sat += forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
+  }
+  for (; j < j1; j += 4) {
+    const o = <usize>j << 2;
+    sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
   }
   if (sat != 0) addSaturations(sc, sat);
 }

@@ -2,13 +2,15 @@
 //
 // A host (1) writes the configuration block at configPtr() (layout in layout.ts; the Deno
 // module's src/params.ts derives it), (2) calls init(), (3) writes master weights (Q11.20 i32,
-// row i = input i, stride P_l) at weightsPtr(l) and calls syncForward(l), then (4) per sample
+// row i = input i, stride P_l) at weightsPtr(l) and calls syncForward(l) (or writes them out × in
+// at importPtr(l) and calls importWeights(l): the only way for the threaded build with more than
+// one thread, whose hidden layers' matrices are in panels, see layout.ts), then (4) per sample
 // writes the image (u8[N0]) at imagePtr() and calls trainSample() or inferSample().
 // Exports take and return only i32/u32 scalars and offsets into this module's memory.
 // Imports: none but env.abort (unused in the release build).
 
 import {
-  CFG_L, CFG_SAT, CFG_SHAPE_HASH, CFG_STATUS, CFG_THREADS, shapeHash, scratch, size, stride,
+  CFG_L, CFG_SAT, CFG_SHAPE_HASH, CFG_STATUS, CFG_THREADS, panels, shapeHash, scratch, size, stride,
   totalSaturations, clearSaturations, inferOnly, LAY_STAGE, LAY_COUNTS, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE, LAY_KEEP,
   LAY_MASTER, LAY_WORDS, cfg, cfgBase, lay, setCfg,
 } from "./layout";
@@ -125,7 +127,8 @@ export function encode(train: i32): i32 {
 /** Forward pass of linear layer l over all T steps; −1 if l is out of range. */
 export function forwardLayer(l: i32, train: i32): i32 {
   if (!layerOk(l, 1)) return -1;
-  forwardLayerSimd(l, train != 0, 0, stride(l), scratch(0));
+  const np = panels(l); // all of the layer's weight panels, on this thread
+  for (let p = 0; p < np; p++) forwardLayerSimd(l, train != 0, p, np, scratch(0));
   return 0;
 }
 
@@ -152,7 +155,8 @@ export function backwardLayer(l: i32): i32 {
 /** STDP update of linear layer l (uses its desire, words and the current learning rate). */
 export function updateLayer(l: i32): i32 {
   if (!layerOk(l, 1) || inferOnly()) return -1;
-  updateLayerSimd(l, 0, stride(l), scratch(0));
+  const np = panels(l);
+  for (let p = 0; p < np; p++) updateLayerSimd(l, p, np, scratch(0));
   return 0;
 }
 

@@ -46,7 +46,6 @@ export const CFG_ARG_INDEX: i32 = 123;
 export const CFG_RESULT: i32 = 124; //   runSample result (prediction)
 export const CFG_INFER_ONLY: i32 = 125; // non-zero: inference only (no master weights, no training)
 export const CFG_SPINS: i32 = 126; //    threaded build: polls before a waiting thread sleeps (0: the default)
-export const CFG_CLAIM: i32 = 160; //   + l (1..15): threaded build: work counter of layer l's forward pass (module-written)
 /** Byte offsets inside the block. */
 export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
 export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c
@@ -142,6 +141,40 @@ export function shapeHash(): i32 {
 // @ts-ignore: decorator
 @inline export function laneStart(P: i32, tid: i32, nt: i32): i32 {
   return <i32>(<i64>(P >> 2) * tid / nt) << 2;
+}
+/**
+ * Weight panels. In the threaded layout (threads() > 1) every hidden layer's matrices (master
+ * and forward weights, N_{l−1} rows of P_l lanes) are split by lanes into one panel per thread:
+ * panel p holds the lanes [laneStart(P, p, n), laneStart(P, p + 1, n)) of every row, as a
+ * row-major sub-matrix of its own, the panels one after the other. Thread p's forward pass and
+ * update touch only its panel, so no cache line of the weights is shared between the cores.
+ * Weight (i, j), j in panel p of width W_p from lane a_p, is at
+ *   base + 4·(N_{l−1}·a_p + i·W_p + j − a_p) = panelBase(base, l, p, n) + i·4W_p + 4j.
+ * With one panel (the portable build, 1 thread, and the output layer, which thread 0 runs
+ * alone) that is base + 4·(i·P + j): rows of P lanes.
+ */
+// @ts-ignore: decorator
+@inline export function panels(l: i32): i32 {
+  return l < cfg(CFG_L) ? threads() : 1;
+}
+/** Panel p of n of layer l's matrix at `base`: the address of its weight (0, 0) (see panels). */
+// @ts-ignore: decorator
+@inline export function panelBase(base: usize, l: i32, p: i32, n: i32): usize {
+  return base + ((<usize>(size(l - 1) - 1) * <usize>laneStart(stride(l), p, n)) << 2);
+}
+/** Bytes of a row of panel p of n of layer l (4 × its lanes). */
+// @ts-ignore: decorator
+@inline export function panelRowBytes(l: i32, p: i32, n: i32): usize {
+  const P = stride(l);
+  return <usize>(laneStart(P, p + 1, n) - laneStart(P, p, n)) << 2;
+}
+/** Address of weight (i, j) of layer l's matrix at `base` (any panel; see panels). */
+export function weightAddress(base: usize, l: i32, i: i32, j: i32): usize {
+  const n = panels(l), P = stride(l);
+  let p = <i32>(<i64>(j >> 2) * n / (P >> 2)); // a guess, then corrected: laneStart is a floor
+  while (p > 0 && laneStart(P, p, n) > j) p--;
+  while (p < n - 1 && laneStart(P, p + 1, n) <= j) p++;
+  return panelBase(base, l, p, n) + <usize>i * panelRowBytes(l, p, n) + (<usize>j << 2);
 }
 /** First item of thread `tid`'s share of n items. */
 // @ts-ignore: decorator

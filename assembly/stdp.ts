@@ -15,8 +15,8 @@
 
 import {
   CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_T, G_FRAC, LAY_OFF_ACTW, LAY_CUR, LAY_DESIRE, LAY_OFF_GROUPS, LAY_OFF_MISC, addSaturations,
-  LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_STAGE, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, inferOnly, lay, setCfg, size,
-  stride,
+  LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_STAGE, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, inferOnly, laneStart, lay,
+  panelBase, panelRowBytes, setCfg, size, stride, weightAddress,
 } from "./layout";
 import { STREAM_ROUND, currentKey, draw } from "./rng";
 import { activeInputs } from "./forward";
@@ -94,14 +94,17 @@ function updateRows(
 }
 
 /**
- * Applies layer l's update to the master weights of neurons [j0, j1) and rewrites their forward
- * copy (SIMD). Only the 4-lane groups with a neuron that updates are visited: their update rows
+ * Applies layer l's update to the master weights of the neurons of weight panel p of np (see
+ * panels in layout.ts; p = 0 of 1: all of them) and rewrites their forward copy (SIMD). Only
+ * the 4-lane groups with a neuron that updates are visited: their update rows
  * are built compacted (updateRows), so zeroing, prefix sums and row sums touch only them.
  * An input's change Σ_{s ∈ b_i} U[s] is either summed row by row, or, when its spikes come in
  * fewer runs than rows, from the prefix sums C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e] of
  * C[e] − C[a−1]. Exact integer sums either way: the choice only saves work.
  */
-export function updateLayerSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
+export function updateLayerSimd(l: i32, p: i32, np: i32, sc: usize): void {
+  const j0 = laneStart(stride(l), p, np), j1 = laneStart(stride(l), p + 1, np);
+  if (j0 == j1) return;
   const mant = <u64>(<u32>cfg(CFG_LR_MANT) & 0xffffff); // < 2^24 by construction
   const shift = cfg(CFG_LR_SHIFT);
   if (mant == 0 || shift < 1 || shift > 62) return;
@@ -117,7 +120,9 @@ export function updateLayerSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
   if (rows == 0) return;
   const act = sc, actw = sc + lay(LAY_OFF_ACTW);
   const na = activeInputs(l, act, actw);
-  const master = lay(LAY_MASTER + l), fwd = lay(LAY_FWD + l);
+  // Weight (i, j) of this panel is at master + i·wrow + 4j (and fwd + i·wrow + 4j).
+  const master = panelBase(lay(LAY_MASTER + l), l, p, np), fwd = panelBase(lay(LAY_FWD + l), l, p, np);
+  const wrow = panelRowBytes(l, p, np);
   const f = cfg(CFG_F + l);
   const fsh = MASTER_FRAC - f;
   const vhalf = i32x4.splat(1 << (fsh - 1));
@@ -161,7 +166,7 @@ export function updateLayerSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
       }
     }
     const i = <usize>load<u32>(act + (<usize>a << 2));
-    const rm = master + i * rowBytes, rf = fwd + i * rowBytes;
+    const rm = master + i * wrow, rf = fwd + i * wrow;
     const p0 = <usize>load<u32>(plus);
     for (let k = 0; k < ng; k++) {
       const c = <usize>k << 4;
@@ -187,6 +192,7 @@ export function updateLayerSimd(l: i32, j0: i32, j1: i32, sc: usize): void {
 export function syncForwardLayer(l: i32): void {
   const P = stride(l);
   const nIn = size(l - 1);
+  // Element by element: the same for any panel layout (the panels tile nIn × P words).
   const master = lay(LAY_MASTER + l), fwd = lay(LAY_FWD + l);
   const fsh = MASTER_FRAC - cfg(CFG_F + l);
   const vhalf = i32x4.splat(1 << (fsh - 1));
@@ -203,7 +209,7 @@ export function syncForwardLayer(l: i32): void {
 /**
  * Takes linear layer l's master weights as the host wrote them at fwd[l] in the model-file order
  * (out × in, row j = neuron j, dense, Q11.20) and moves them into master[l] (row i = input i,
- * stride P), clamped to ±2^28; then rewrites the forward copy. Returns the number of weights
+ * by panels in the threaded layout: see panels in layout.ts), clamped to ±2^28; then rewrites the forward copy. Returns the number of weights
  * that were out of range (clamped). Faster than a transposition in the host, and bounded: it
  * reads N_l × N_{l−1} ≤ N_{l−1} × P_l values of the fwd buffer and writes only master and fwd.
  */
@@ -218,8 +224,9 @@ export function importWeightsLayer(l: i32): i32 {
   const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
   const srow = <usize>nIn << 2, drow = <usize>P << 2;
   if (P > nOut) {
+    // The padding lanes [nOut, P) are one 4-lane group, so in one panel.
     for (let i = 0; i < nIn; i++) {
-      memory.fill(master + <usize>i * drow + (<usize>nOut << 2), 0, <usize>(P - nOut) << 2);
+      memory.fill(weightAddress(master, l, i, nOut), 0, <usize>(P - nOut) << 2);
     }
   }
   let clamped: i32 = 0;
@@ -227,6 +234,9 @@ export function importWeightsLayer(l: i32): i32 {
   const n4 = nOut & ~3, i4 = nIn & ~3;
   for (let j = 0; j < n4; j += 4) {
     const s0 = src + <usize>j * srow;
+    // Lanes j..j+3 are in one panel: row i of it at dj + i·prow.
+    const dj = weightAddress(master, l, 0, j);
+    const prow = i4 > 0 ? weightAddress(master, l, 1, j) - dj : 0;
     for (let i = 0; i < i4; i += 4) {
       const o = <usize>i << 2;
       const r0 = v128.load(s0 + o), r1 = v128.load(s0 + srow + o);
@@ -235,9 +245,9 @@ export function importWeightsLayer(l: i32): i32 {
       const t2 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5), t3 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);
       const c0 = v128.shuffle<i32>(t0, t2, 0, 1, 4, 5), c1 = v128.shuffle<i32>(t0, t2, 2, 3, 6, 7);
       const c2 = v128.shuffle<i32>(t1, t3, 0, 1, 4, 5), c3 = v128.shuffle<i32>(t1, t3, 2, 3, 6, 7);
-      const d = master + <usize>i * drow + (<usize>j << 2);
-      clamped += storeClamped(d, c0, vmax, vmin) + storeClamped(d + drow, c1, vmax, vmin) +
-        storeClamped(d + 2 * drow, c2, vmax, vmin) + storeClamped(d + 3 * drow, c3, vmax, vmin);
+      const d = dj + <usize>i * prow;
+      clamped += storeClamped(d, c0, vmax, vmin) + storeClamped(d + prow, c1, vmax, vmin) +
+        storeClamped(d + 2 * prow, c2, vmax, vmin) + storeClamped(d + 3 * prow, c3, vmax, vmin);
     }
   }
   // Tails: the inputs past the last multiple of 4, then the neurons past it.
@@ -248,7 +258,7 @@ export function importWeightsLayer(l: i32): i32 {
         clamped++;
         v = v > WMAX ? WMAX : -WMAX;
       }
-      store<i32>(master + <usize>i * drow + (<usize>j << 2), v);
+      store<i32>(weightAddress(master, l, i, j), v);
     }
   }
   if (!io) {

@@ -8,8 +8,8 @@
 // compiled out.
 
 import {
-  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, itemStart, laneStart, scratch, setCfg,
+  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_GO,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, itemStart, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
@@ -67,25 +67,22 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     if (train) setSampleKey(epoch, index);
     dropoutMasks(train);
     encodeInput();
-    if (ASC_FEATURE_THREADS && nt > 1) {
-      for (let l = 1; l < L; l++) atomic.store<i32>(word(CFG_CLAIM + l), 0);
-    }
   }
   barrier(nt);
   for (let l = 1; l < L; l++) {
-    // The hidden layers' chunks are shared out as the threads come for them (forward.ts).
-    forwardLayerSimd(l, train, 0, stride(l), sc, nt > 1 ? word(CFG_CLAIM + l) : 0);
+    // A hidden layer's weights are in one panel per thread (layout.ts): thread tid's lanes.
+    forwardLayerSimd(l, train, tid, nt, sc);
     barrier(nt);
   }
   // The output layer is small (10 neurons): thread 0 alone runs its forward pass, the counts,
   // the output desire, its backward pass and its update, which saves three barriers a step.
   if (tid == 0) {
-    forwardLayerSimd(L, train, 0, stride(L), sc);
+    forwardLayerSimd(L, train, 0, 1, sc);
     setCfg(CFG_RESULT, outputCounts());
     if (train) {
       outputDesire(label);
       if (L >= 2) backwardLayerSimd(L, 0, size(L - 1), sc, L == 2);
-      updateLayerSimd(L, 0, stride(L), sc);
+      updateLayerSimd(L, 0, 1, sc);
     }
   }
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
@@ -98,8 +95,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   // A barrier after each layer: the update and prefix rows of the next layer reuse the same
   // buffers with another stride.
   for (let l = 1; l < L; l++) {
-    const P = stride(l);
-    updateLayerSimd(l, laneStart(P, tid, nt), laneStart(P, tid + 1, nt), sc);
+    updateLayerSimd(l, tid, nt, sc);
     barrier(nt);
   }
   return cfg(CFG_RESULT);

@@ -38,6 +38,7 @@ import { kaimingMaster, masterToFloat, Network } from "../src/network.ts";
 import { deriveParams, fixedRate, type IntParams, type NetConfig } from "../src/params.ts";
 import { popcount, ReferenceNet } from "../src/reference.ts";
 import { drawHi, sampleKey, shuffledOrder } from "../src/rng.ts";
+import { matrixRows } from "../src/wasm.ts";
 import { FloatNet } from "../src/float_model.ts";
 import { parseTrainArgs } from "../src/args.ts";
 import { configFromOptions } from "../src/train.ts";
@@ -339,8 +340,9 @@ function gateSteps(c: GateCase, p: IntParams, init: Int32Array[], nets: Network[
     const { ex, i32 } = views(net);
     for (let l = 1; l <= L; l++) {
       const n = sizes[l - 1] * strides[l];
-      compare(`master weights of layer ${l}`, i32(ex.weightsPtr(l), n), ref.master[l], ctx);
-      compare(`forward weights of layer ${l}`, i32(ex.forwardWeightsPtr(l), n), ref.fwd[l], ctx);
+      const rows = (ptr: number) => matrixRows(p, net.threads, l, i32(ptr, n));
+      compare(`master weights of layer ${l}`, rows(ex.weightsPtr(l)), ref.master[l], ctx);
+      compare(`forward weights of layer ${l}`, rows(ex.forwardWeightsPtr(l)), ref.fwd[l], ctx);
     }
   };
   const threadsOf = (net: Network) => `${net.threads} thread${net.threads > 1 ? "s" : ""}`;

@@ -80,12 +80,12 @@ function mark(tid: i32, phase: i32): void {
 const marks: [string, string][] = [
   ["  const sc = scratch(tid);\n", "  const sc = scratch(tid);\n  mark(tid, 15);\n"],
   [
-    "  barrier(nt);\n  for (let l = 1; l < L; l++) {\n    // The hidden",
-    "  mark(tid, 0);\n  barrier(nt);\n  mark(tid, 1);\n  for (let l = 1; l < L; l++) {\n    // The hidden",
+    "  barrier(nt);\n  for (let l = 1; l < L; l++) {\n    // A hidden",
+    "  mark(tid, 0);\n  barrier(nt);\n  mark(tid, 1);\n  for (let l = 1; l < L; l++) {\n    // A hidden",
   ],
   [
-    ": 0);\n    barrier(nt);\n  }",
-    ": 0);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n  }",
+    "forwardLayerSimd(l, train, tid, nt, sc);\n    barrier(nt);\n",
+    "forwardLayerSimd(l, train, tid, nt, sc);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n",
   ],
   [
     "  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n",
@@ -96,8 +96,8 @@ const marks: [string, string][] = [
     "l == 2);\n    mark(tid, 6);\n    barrier(nt);\n    mark(tid, 7);\n",
   ],
   [
-    "tid + 1, nt), sc);\n    barrier(nt);\n",
-    "tid + 1, nt), sc);\n    mark(tid, 8 + 2 * min(l - 1, 1));\n    barrier(nt);\n    mark(tid, 9 + 2 * min(l - 1, 1));\n",
+    "updateLayerSimd(l, tid, nt, sc);\n    barrier(nt);\n",
+    "updateLayerSimd(l, tid, nt, sc);\n    mark(tid, 8 + 2 * min(l - 1, 1));\n    barrier(nt);\n    mark(tid, 9 + 2 * min(l - 1, 1));\n",
   ],
 ];
 for (const [find, repl] of marks) await patch("assembly/threads.ts", find, repl);

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { CFG, configure, type DesireExports, instantiate, setRate } from "./wasm.ts";
+import { CFG, configure, type DesireExports, instantiate, matrixRows, setRate } from "./wasm.ts";
 import {
   deriveParams,
   fixedRate,
@@ -171,7 +171,12 @@ export class Network {
     }
     const { sizes, strides } = this.params;
     const nIn = sizes[l - 1], nOut = sizes[l], P = strides[l];
-    const src = new Int32Array(this.#ex.memory.buffer, this.#ex.weightsPtr(l), nIn * P);
+    const src = matrixRows(
+      this.params,
+      this.threads,
+      l,
+      new Int32Array(this.#ex.memory.buffer, this.#ex.weightsPtr(l), nIn * P),
+    );
     const w = new Int32Array(nIn * nOut);
     for (let j = 0; j < nOut; j++) {
       for (let i = 0; i < nIn; i++) w[j * nIn + i] = src[i * P + j];

@@ -196,3 +196,26 @@ export function setRate(ex: DesireExports, mant: number, shift: number): void {
   w[CFG.LR_MANT] = mant;
   w[CFG.LR_SHIFT] = shift;
 }
+
+/**
+ * The module's matrix of linear layer l (master or forward weights, N_{l−1} × P_l words read at
+ * weightsPtr(l) or forwardWeightsPtr(l)) as rows of P_l lanes: element i·P_l + j is the weight
+ * from input i to neuron j. With `threads` > 1 the threaded build keeps every hidden layer's
+ * matrices in one panel per thread (assembly/layout.ts, `panels`): panel p holds the lanes
+ * [laneStart(p), laneStart(p + 1)) of every row as a row-major sub-matrix of its own. With one
+ * panel the module's layout already is rows of P_l lanes, and `raw` is returned as it is.
+ */
+export function matrixRows(p: IntParams, threads: number, l: number, raw: Int32Array): Int32Array {
+  const nIn = p.sizes[l - 1], P = p.strides[l];
+  const np = l < p.L ? Math.max(1, threads) : 1;
+  if (np === 1) return raw;
+  const rows = new Int32Array(nIn * P);
+  const laneStart = (q: number) => Math.floor(((P >> 2) * q) / np) * 4;
+  for (let q = 0; q < np; q++) {
+    const a = laneStart(q), w = laneStart(q + 1) - a, base = nIn * a;
+    for (let i = 0; i < nIn; i++) {
+      rows.set(raw.subarray(base + i * w, base + i * w + w), i * P + a);
+    }
+  }
+  return rows;
+}
