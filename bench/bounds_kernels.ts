@@ -29,14 +29,17 @@
  *
  * The units of work run the kernels on one slot's matrices ("two independent copies" when two
  * workers run them), or, as {@link sharedPhaseRunner} and the "sharedSkeleton" unit, as one of
- * the threads of a training step on ONE network: the kernels unchanged, each part given its
- * share of the chunks, groups or rows (the host passes offset pointers and counts), and the
- * parts kept in lockstep by {@link barrier} between the phases, where assembly/threads.ts has its
- * barriers ({@link SHARED_STEP}). {@link panelPhaseRunner} and the "panelSkeleton" unit are the
- * same team on a panel layout: each part's lanes of a layer stored as a row-major sub-matrix of
- * their own ({@link PanelLayer}, filled from slot 0's matrices by {@link fillPanels}), so that the
- * two parts' forward and update work share no cache line; the gather becomes partial sums over
- * each panel's groups, a barrier, and a small pass that adds them ({@link PANEL_STEP}).
+ * the threads of a training step on ONE network in the former layout (full-width rows shared by
+ * both threads, kept for comparison): the kernels unchanged, each part given its share of the
+ * chunks, groups or rows (the host passes offset pointers and counts), and the parts kept in
+ * lockstep by {@link barrier} between the phases, where assembly/threads.ts has its barriers
+ * ({@link SHARED_STEP}). {@link panelPhaseRunner} and the "panelSkeleton" unit are the same team
+ * in the current layout (panels, as assembly/threads.ts runs a step): each part's lanes of a
+ * layer stored as a row-major sub-matrix of their own ({@link PanelLayer}, filled from slot 0's
+ * matrices by {@link fillPanels}), so that the two parts' forward and update work share no cache
+ * line; the gather becomes partial sums over each panel's groups, a barrier, and a small pass
+ * that adds them ({@link PANEL_STEP}; threads.ts instead gives each thread its half of the rows
+ * across all panels, without that barrier).
  *
  * @module
  */
@@ -303,7 +306,7 @@ export interface SlotPlan {
 }
 
 /**
- * One part's panel of a layer (the "panelSkeleton" variant): the lanes [lane0, lane0 + lanes) of
+ * One part's panel of a layer (the "panelSkeleton" variant, the current layout): the lanes [lane0, lane0 + lanes) of
  * every row of slot 0's matrices, stored as a row-major sub-matrix of their own (row stride
  * rowBytes = 4 · lanes), with the layer's sets rewritten for it: the same rows and steps as panel
  * row offsets, and of the groups only those in its lanes, as offsets within a panel row. The
@@ -779,7 +782,8 @@ export function barrier(ctl: Int32Array, parts: number): void {
 /**
  * The patterns of the two-thread section; "sharedSkeleton" and "panelSkeleton" are the training
  * order on one network (a team of workers, see {@link Team}; full-width rows shared by the
- * parts, or a panel per part), the others run on the worker's own slot.
+ * parts, the former layout, or a panel per part, the current one), the others run on the worker's
+ * own slot.
  */
 export type ScaleKind =
   | "alu"

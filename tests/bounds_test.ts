@@ -370,19 +370,22 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
   assert.ok(fl.skeletonMicros !== null && fl.skeletonSpeedup !== null);
   assert.ok(fl.inferSkeletonMicros !== null && fl.inferSkeletonSpeedup !== null);
   assert.ok(fl.sharedSkeletonMicros !== null && fl.sharedSkeletonSpeedup !== null);
-  assert.equal(fl.trainTwoThreadSpeedup, Math.min(fl.skeletonSpeedup, fl.sharedSkeletonSpeedup));
+  assert.ok(fl.panelSkeletonMicros !== null && fl.panelSkeletonSpeedup !== null);
+  // The current layout (panels) is the bound; the former (full-width rows shared) its own field.
+  assert.equal(fl.trainTwoThreadSpeedup, Math.min(fl.skeletonSpeedup, fl.panelSkeletonSpeedup));
   assert.equal(
     fl.trainTwoThreadFrom,
-    fl.sharedSkeletonSpeedup < fl.skeletonSpeedup ? "shared" : "copies",
-  );
-  assert.ok(fl.panelSkeletonMicros !== null && fl.panelSkeletonSpeedup !== null);
-  assert.equal(
-    fl.trainTwoThreadPanelSpeedup,
-    Math.min(fl.skeletonSpeedup, fl.panelSkeletonSpeedup),
-  );
-  assert.equal(
-    fl.trainTwoThreadPanelFrom,
     fl.panelSkeletonSpeedup < fl.skeletonSpeedup ? "panels" : "copies",
+  );
+  assert.equal(fl.trainTwoThreadPanelSpeedup, fl.trainTwoThreadSpeedup);
+  assert.equal(fl.trainTwoThreadPanelFrom, fl.trainTwoThreadFrom);
+  assert.equal(
+    fl.trainTwoThreadFormerSpeedup,
+    Math.min(fl.skeletonSpeedup, fl.sharedSkeletonSpeedup),
+  );
+  assert.equal(
+    fl.trainTwoThreadFormerFrom,
+    fl.sharedSkeletonSpeedup < fl.skeletonSpeedup ? "shared" : "copies",
   );
   const text = formatBounds(result, {
     measured: { train1: 1000, train2: 1300, infer1: 2000 },
@@ -394,18 +397,19 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
     assert.ok(text.some((l) => l.startsWith(start)), start);
   }
   assert.ok(text.some((l) => l.includes("training, 2 threads ≥ 2,700/s")));
-  assert.ok(text.some((l) => l.trimStart().startsWith("the same on ONE shared network")));
-  assert.ok(text.some((l) => l.trimStart().startsWith("the same on ONE network in panels")));
-  const from = fl.trainTwoThreadFrom === "shared"
-    ? "the shared network's"
-    : "the independent copies'";
+  const labelled = (start: string) => text.some((l) => l.trimStart().startsWith(start));
+  assert.ok(labelled("the same on ONE shared network, rows shared (the former layout"));
+  assert.ok(labelled("the same on ONE network in panels (the current layout"));
+  const from = fl.trainTwoThreadFrom === "panels" ? "the panels'" : "the independent copies'";
   for (const start of ["training, 2 threads ≥", "training, 2 / 1 threads ≥"]) {
-    const line = text.find((l) => l.trimStart().startsWith(start));
-    assert.ok(line?.includes("one shared network"), start);
-    assert.ok(line?.includes("in panels") && line.includes("current layout"), start);
-    assert.ok(/a panel layout would allow it|RULED OUT with panels too/.test(line ?? ""), start);
-    if (start.includes("/")) assert.ok(line?.includes("the bound is the lower"), start);
-    else assert.ok(line?.includes(from), start);
+    const line = text.find((l) => l.trimStart().startsWith(start)) ?? "";
+    assert.ok(line.includes("in panels") && line.includes("one shared network"), start);
+    // The verdict is the current layout's; the former layout's figure only as context.
+    assert.ok(/→ (allowed|RULED OUT in this order) for the current layout/.test(line), start);
+    assert.ok(line.includes("(the former full-width layout: "), start);
+    assert.ok(!/panel layout would|with panels too/.test(line), start);
+    if (start.includes("/")) assert.ok(line.includes("the bound is the lower"), start);
+    else assert.ok(line.includes(`in panels: ${from}`), start);
   }
   assert.ok(text.some((l) => l.includes("measured 1,000/s")));
 });
@@ -434,6 +438,8 @@ Deno.test("runBounds without threads has no scaling rows and rejects bad shapes"
   assert.equal(r.floors.sharedSkeletonSpeedup, null);
   assert.equal(r.floors.trainTwoThreadSpeedup, null);
   assert.equal(r.floors.trainTwoThreadFrom, null);
+  assert.equal(r.floors.trainTwoThreadFormerSpeedup, null);
+  assert.equal(r.floors.trainTwoThreadFormerFrom, null);
   assert.equal(r.floors.panelSkeletonSpeedup, null);
   assert.equal(r.floors.trainTwoThreadPanelSpeedup, null);
   assert.equal(r.floors.trainTwoThreadPanelFrom, null);
