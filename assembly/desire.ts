@@ -12,7 +12,7 @@
 
 import {
   CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD, LAY_OFF_GROUPS,
-  LAY_KEEP, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_WORDS, cfg, cfgBase, laneStart, lay, panelBase, panelRowBytes,
+  LAY_KEEP, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_PART, LAY_WORDS, cfg, cfgBase, laneStart, lay, panelBase, panelRowBytes,
   panels, size, stride,
 } from "./layout";
 
@@ -116,6 +116,75 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
         total += i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1);
       }
     }
+    const mag = total < 0 ? -total : total;
+    const v: i32 = (mag >= thr ? 1 : 0) | (total > 0 ? 2 : 0);
+    store<i32>(out + (<usize>i << 2), v);
+  }
+  if (i1 == nIn) for (let i = nIn; i < stride(l - 1); i++) store<i32>(out + (<usize>i << 2), 0);
+}
+
+/**
+ * The threaded form of backwardLayerSimd for a layer in weight panels (l < L), first half: thread
+ * p of np sums, for every input i of layer l − 1 the update needs (all of them unless `needed`),
+ * the products over the factor groups of its own panel only, S_i^p, into row p of the partial
+ * sums (LAY_PART, i64). It reads no other thread's weights. After a barrier backwardFinish adds
+ * the np rows: the same exact i64 sums as backwardLayerSimd's, so the same desires.
+ */
+export function backwardPartial(l: i32, p: i32, np: i32, sc: usize, needed: bool): void {
+  const P = stride(l);
+  const nIn = size(l - 1);
+  const kvec = sc + lay(LAY_OFF_KVEC);
+  const groups = sc + lay(LAY_OFF_GROUPS);
+  const ng = backwardFactors(l, kvec, groups);
+  const a0 = <u32>laneStart(P, p, np) << 2, a1 = <u32>laneStart(P, p + 1, np) << 2;
+  let g0 = 0;
+  while (g0 < ng && load<u32>(groups + (<usize>g0 << 2)) < a0) g0++;
+  let g1 = g0;
+  while (g1 < ng && load<u32>(groups + (<usize>g1 << 2)) < a1) g1++;
+  const fwd = panelBase(lay(LAY_FWD + l), l, p, np);
+  const wrow = panelRowBytes(l, p, np);
+  const part = lay(LAY_PART) + <usize>p * <usize>stride(l - 1) * 8;
+  const f = cfg(CFG_F + l);
+  const chunk: i32 = min(256, 1 << (17 - f)); // as in backwardLayerSimd
+  const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
+  for (let i = 0; i < nIn; i++) {
+    if (needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0)) {
+      continue;
+    }
+    const row = fwd + <usize>i * wrow;
+    let total: i64 = 0;
+    for (let gb = g0; gb < g1; gb += chunk) {
+      const end = min(g1, gb + chunk);
+      let acc = i32x4.splat(0);
+      for (let g = gb; g < end; g++) {
+        const o = <usize>load<u32>(groups + (<usize>g << 2));
+        acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
+      }
+      const wide = i64x2.add(i64x2.extend_low_i32x4_s(acc), i64x2.extend_high_i32x4_s(acc));
+      total += i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1);
+    }
+    store<i64>(part + (<usize>i << 3), total);
+  }
+}
+
+/**
+ * Second half of the threaded backward pass of layer l (after backwardPartial on every panel
+ * and a barrier): the desire of the inputs [i0, i1) of layer l − 1 from the sums of the np
+ * partial rows (0 for inputs the update does not read, with `needed`).
+ */
+export function backwardFinish(l: i32, np: i32, i0: i32, i1: i32, needed: bool): void {
+  const nIn = size(l - 1);
+  const out = lay(LAY_DESIRE + l - 1);
+  const thr = <i64>cfg(CFG_THR_HID + l);
+  const part = lay(LAY_PART), rowBytes = <usize>stride(l - 1) * 8;
+  const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
+  for (let i = i0; i < i1; i++) {
+    if (needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0)) {
+      store<i32>(out + (<usize>i << 2), 0);
+      continue;
+    }
+    let total: i64 = 0;
+    for (let q = 0; q < np; q++) total += load<i64>(part + <usize>q * rowBytes + (<usize>i << 3));
     const mag = total < 0 ? -total : total;
     const v: i32 = (mag >= thr ? 1 : 0) | (total > 0 ? 2 : 0);
     store<i32>(out + (<usize>i << 2), v);

@@ -67,6 +67,7 @@ export const LAY_THREAD_BYTES: i32 = 9; // bytes of one thread area
 export const LAY_STAGE: i32 = 11; //     inference-only layout: i32[max N_{l−1}·N_l] where the host writes weights to import
 export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of u32[32] plus rows, u32[32] minus rows, i32 saturations
 export const LAY_OFF_LIST: i32 = 12; //  offset in a thread area of the forward pass's step lists (see forward.ts)
+export const LAY_PART: i32 = 13; //     i64[THREADS × Pmax]: the backward pass's partial sums, one row per weight panel (desire.ts)
 export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
 export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
 export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] master weights, Q11.20, row i = input i

@@ -4,7 +4,7 @@ import {
   CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
   LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_OFF_ACTW, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC, LAY_OFF_LIST,
   LAY_THREAD_BASE, LAY_THREAD_BYTES, CFG_THREADS, CFG_INFER_ONLY, LAY_STAGE, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
-  LAY_KEEP, LAY_MASTER, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
+  LAY_KEEP, LAY_MASTER, LAY_PART, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
   CFG_SHAPE_HASH, shapeHash,
   setCfg, setLay, size, stride,
 } from "./layout";
@@ -73,6 +73,8 @@ export function initLayout(): i32 {
   setLay(LAY_THREAD_BYTES, <usize>tb);
   setLay(LAY_THREAD_BASE, <usize>p);
   p = align64(p + tb * <u64>nt);
+  setLay(LAY_PART, <usize>p);
+  p = align64(p + <u64>nt * <u64>pmax * 8);
   setLay(LAY_COUNTS, <usize>p);
   p = align64(p + <u64>stride(L) * 4);
   let stage: u64 = 0;

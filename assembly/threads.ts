@@ -14,7 +14,7 @@ import {
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
 import { forwardLayerSimd, outputCounts } from "./forward";
-import { backwardLayerSimd, outputDesire } from "./desire";
+import { backwardFinish, backwardLayerSimd, backwardPartial, outputDesire } from "./desire";
 import { updateLayerSimd } from "./stdp";
 import { setSampleKey } from "./rng";
 
@@ -88,8 +88,16 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
   barrier(nt);
   for (let l = L - 1; l >= 2; l--) {
+    // Hidden layers are in weight panels: each thread sums over its own panel for every input,
+    // then, after a barrier, adds the partial sums of its share of the inputs.
     const n = size(l - 1);
-    backwardLayerSimd(l, itemStart(n, tid, nt), itemStart(n, tid + 1, nt), sc, l == 2);
+    if (nt > 1) {
+      backwardPartial(l, tid, nt, sc, l == 2);
+      barrier(nt);
+      backwardFinish(l, nt, itemStart(n, tid, nt), itemStart(n, tid + 1, nt), l == 2);
+    } else {
+      backwardLayerSimd(l, 0, n, sc, l == 2);
+    }
     barrier(nt);
   }
   // A barrier after each layer: the update and prefix rows of the next layer reuse the same

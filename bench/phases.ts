@@ -92,8 +92,8 @@ const marks: [string, string][] = [
     "  mark(tid, 4);\n  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n  mark(tid, 5);\n",
   ],
   [
-    "l == 2);\n    barrier(nt);\n",
-    "l == 2);\n    mark(tid, 6);\n    barrier(nt);\n    mark(tid, 7);\n",
+    "backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n    barrier(nt);\n",
+    "backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n    mark(tid, 6);\n    barrier(nt);\n    mark(tid, 7);\n",
   ],
   [
     "updateLayerSimd(l, tid, nt, sc);\n    barrier(nt);\n",
