@@ -62,6 +62,26 @@ export function backwardFactors(l: i32, kvec: usize, groups: usize): i32 {
 }
 
 /**
+ * Σ over the factor groups [g0, g1) (byte offsets of 4-lane groups at `groups`) of row · kvec,
+ * exact: i32 lanes over runs of at most `chunk` groups (short enough not to overflow), then i64.
+ */
+// @ts-ignore: decorator
+@inline function groupSum(row: usize, kvec: usize, groups: usize, g0: i32, g1: i32, chunk: i32): i64 {
+  let total: i64 = 0;
+  for (let gb = g0; gb < g1; gb += chunk) {
+    const end = min(g1, gb + chunk);
+    let acc = i32x4.splat(0);
+    for (let g = gb; g < end; g++) {
+      const o = <usize>load<u32>(groups + (<usize>g << 2));
+      acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
+    }
+    const wide = i64x2.add(i64x2.extend_low_i32x4_s(acc), i64x2.extend_high_i32x4_s(acc));
+    total += i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1);
+  }
+  return total;
+}
+
+/**
  * Desire of layer l − 1 from layer l's desire (l ≥ 2), with layer l's forward weights, for the
  * inputs i0 ≤ i < i1. With `needed`, only where the update reads it: the first hidden layer's
  * desire is used by its own update alone, which skips neurons that did not fire or were dropped,
@@ -105,16 +125,7 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
       if (g0 == g1) continue;
       // Weight (i, j) of panel q is at row + 4j.
       const row = panelBase(fwd, l, q, np) + <usize>i * panelRowBytes(l, q, np);
-      for (let gb = g0; gb < g1; gb += chunk) {
-        const end = min(g1, gb + chunk);
-        let acc = i32x4.splat(0);
-        for (let g = gb; g < end; g++) {
-          const o = <usize>load<u32>(groups + (<usize>g << 2));
-          acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
-        }
-        const wide = i64x2.add(i64x2.extend_low_i32x4_s(acc), i64x2.extend_high_i32x4_s(acc));
-        total += i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1);
-      }
+      total += groupSum(row, kvec, groups, g0, g1, chunk);
     }
     const mag = total < 0 ? -total : total;
     const v: i32 = (mag >= thr ? 1 : 0) | (total > 0 ? 2 : 0);
@@ -152,18 +163,7 @@ export function backwardPartial(l: i32, p: i32, np: i32, sc: usize, needed: bool
       continue;
     }
     const row = fwd + <usize>i * wrow;
-    let total: i64 = 0;
-    for (let gb = g0; gb < g1; gb += chunk) {
-      const end = min(g1, gb + chunk);
-      let acc = i32x4.splat(0);
-      for (let g = gb; g < end; g++) {
-        const o = <usize>load<u32>(groups + (<usize>g << 2));
-        acc = i32x4.add(acc, i32x4.mul(v128.load(row + o), v128.load(kvec + o)));
-      }
-      const wide = i64x2.add(i64x2.extend_low_i32x4_s(acc), i64x2.extend_high_i32x4_s(acc));
-      total += i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1);
-    }
-    store<i64>(part + (<usize>i << 3), total);
+    store<i64>(part + (<usize>i << 3), groupSum(row, kvec, groups, g0, g1, chunk));
   }
 }
 
