@@ -247,11 +247,55 @@ function forwardChunk4(
 }
 
 /**
+ * Unit u of the lanes [j0, j1) of a panel whose weight (i, j) is at fwd + i·rowBytes + 4j: the
+ * 32 neurons from j0 + 32u, or, when fewer than 32 are left there, the 4-lane groups left.
+ */
+// @ts-ignore: decorator
+@inline function forwardUnit(
+  fwd: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, j0: i32, j1: i32,
+  u: i32,
+): i32 {
+  const j = j0 + (u << 5);
+  if (j + 32 <= j1) {
+    const o = <usize>j << 2;
+    return forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
+  }
+  let sat: i32 = 0;
+  for (let k = j; k < j1; k += 4) {
+    const o = <usize>k << 2;
+    sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
+  }
+  return sat;
+}
+
+/**
+ * Takes the next unit of a panel from a claim word that packs (units taken from the front, units
+ * taken from the back): from the front (its owner) or the back (the other thread). Returns the
+ * unit, or −1 when all `units` are taken.
+ */
+// @ts-ignore: decorator
+@inline function takeUnit(claim: usize, units: i32, back: bool): i32 {
+  while (true) {
+    const v = atomic.load<i32>(claim);
+    const lo = v & 0xffff, hi = v >>> 16;
+    if (lo + hi >= units) return -1;
+    if (atomic.cmpxchg<i32>(claim, v, back ? v + 0x10000 : v + 1) == v) return back ? units - 1 - hi : lo;
+  }
+}
+
+/**
  * Layer l's forward pass over all T steps for the neurons of weight panel p of np (see panels
  * in layout.ts; p = 0 of 1: all of them): words[l] from words[l−1] and fwd[l]. `sc` is the
- * calling thread's scratch area. The panel's lanes are its 32-neuron chunks, then a 4-lane tail.
+ * calling thread's scratch area. The panel's lanes go in units of 32 neurons (the last unit: the
+ * 4-lane groups left). With `claim` ≠ 0 (threaded build, np = 2, panels of equal width, so that
+ * their rows have the same offsets and one set of lists serves both): the two claim words at
+ * `claim` (panel 0, panel 1) hand out the units; a thread takes its own panel's from the front,
+ * then the other panel's from the back, so a thread on a faster core does more of them. Every
+ * unit is computed the same way whoever takes it, so the words are the same.
  */
-export function forwardLayerSimd(l: i32, train: bool, p: i32, np: i32, sc: usize): void {
+export function forwardLayerSimd(
+  l: i32, train: bool, p: i32, np: i32, sc: usize, claim: usize = 0,
+): void {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
   const P = stride(l);
@@ -263,15 +307,21 @@ export function forwardLayerSimd(l: i32, train: bool, p: i32, np: i32, sc: usize
   buildLists(na, act, actw, ls, panelRowBytes(l, p, np));
   const vthr = i32x4.splat(cfg(train ? CFG_THR_TRAIN + l : CFG_THR_EVAL + l));
   const fwd = panelBase(lay(LAY_FWD + l), l, p, np), keep = lay(LAY_KEEP + l), out = lay(LAY_WORDS + l);
+  const units = (j1 - j0 + 31) >> 5;
   let sat: i32 = 0;
-  let j = j0;
-  for (; j + 32 <= j1; j += 32) {
-    const o = <usize>j << 2;
-    sat += forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
-  }
-  for (; j < j1; j += 4) {
-    const o = <usize>j << 2;
-    sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
+  if (ASC_FEATURE_THREADS && claim != 0) {
+    const q = 1 - p;
+    const own = claim + (<usize>p << 2), other = claim + (<usize>q << 2);
+    for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
+      sat += forwardUnit(fwd, ls, T, d, vthr, keep, out, j0, j1, u);
+    }
+    const fq = panelBase(lay(LAY_FWD + l), l, q, np);
+    const k0 = laneStart(P, q, np), k1 = laneStart(P, q + 1, np);
+    for (let u = takeUnit(other, units, true); u >= 0; u = takeUnit(other, units, true)) {
+      sat += forwardUnit(fq, ls, T, d, vthr, keep, out, k0, k1, u);
+    }
+  } else {
+    for (let u = 0; u < units; u++) sat += forwardUnit(fwd, ls, T, d, vthr, keep, out, j0, j1, u);
   }
   if (sat != 0) addSaturations(sc, sat);
 }

@@ -8,7 +8,7 @@
 // compiled out.
 
 import {
-  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_GO,
+  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
   CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, itemStart, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
@@ -67,11 +67,17 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     if (train) setSampleKey(epoch, index);
     dropoutMasks(train);
     encodeInput();
+    if (ASC_FEATURE_THREADS && nt == 2) {
+      for (let k = 2; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
+    }
   }
   barrier(nt);
   for (let l = 1; l < L; l++) {
     // A hidden layer's weights are in one panel per thread (layout.ts): thread tid's lanes.
-    forwardLayerSimd(l, train, tid, nt, sc);
+    // With 2 threads and panels of equal width, a thread that finishes its panel first takes
+    // units of the other's (forward.ts).
+    const steal = ASC_FEATURE_THREADS && nt == 2 && ((stride(l) >> 2) & 1) == 0;
+    forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);
     barrier(nt);
   }
   // The output layer is small (10 neurons): thread 0 alone runs its forward pass, the counts,

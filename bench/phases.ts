@@ -6,7 +6,7 @@
  * Builds an instrumented copy of the kernels in a temporary directory: the same sources, plus
  * a clock import (`env.now`, the host's `performance.now()`) read at every phase boundary of
  * `sampleStep` (assembly/threads.ts); each thread adds the time since its last mark to its own
- * word in the configuration block (words 176 + 16·tid + phase, unused otherwise, in 0.1 µs).
+ * word in the configuration block (words 192 + 16·tid + phase, unused otherwise, in 0.1 µs).
  * The repository's own build is not touched. Then one process trains a 1-thread and an
  * N-thread MNIST network (784-1600-800-10, Kaiming seed 0, lr 1e-5, epoch-0 shuffle) in
  * alternating blocks of B samples, so that the machine's drifting speed hits both alike, and
@@ -70,7 +70,7 @@ await patch(
 let lastMark: f64 = 0;
 function mark(tid: i32, phase: i32): void {
   const t = now();
-  const p = cfgBase() + (<usize>(176 + tid * 16 + phase) << 2);
+  const p = cfgBase() + (<usize>(192 + tid * 16 + phase) << 2);
   store<i32>(p, load<i32>(p) + <i32>((t - lastMark) * 10000));
   lastMark = t;
 }
@@ -84,8 +84,8 @@ const marks: [string, string][] = [
     "  mark(tid, 0);\n  barrier(nt);\n  mark(tid, 1);\n  for (let l = 1; l < L; l++) {\n    // A hidden",
   ],
   [
-    "forwardLayerSimd(l, train, tid, nt, sc);\n    barrier(nt);\n",
-    "forwardLayerSimd(l, train, tid, nt, sc);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n",
+    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);\n    barrier(nt);\n",
+    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n",
   ],
   [
     "  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n",
@@ -169,12 +169,12 @@ for (let r = 0; r < rounds; r++) {
     };
     // The block's first step is not counted: its "between" holds the other network's block.
     step(r * B);
-    w.fill(0, 176, 240);
+    w.fill(0, 192, 256);
     const t0 = performance.now();
     for (let k = r * B + 1; k < (r + 1) * B; k++) step(k);
     if (r === 0) continue;
     ms[n] += performance.now() - t0;
-    for (let i = 0; i < 64; i++) acc[n][i] += w[176 + i] / 10;
+    for (let i = 0; i < 64; i++) acc[n][i] += w[192 + i] / 10;
   }
 }
 for (const net of nets) await net.close();
