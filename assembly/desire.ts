@@ -61,6 +61,22 @@ export function backwardFactors(l: i32, kvec: usize, groups: usize): i32 {
   return ng;
 }
 
+/** The first of the ng ascending group offsets at `groups` that is ≥ `from` (bytes), or ng. */
+// @ts-ignore: decorator
+@inline function firstGroupAt(groups: usize, ng: i32, g: i32, from: u32): i32 {
+  while (g < ng && load<u32>(groups + (<usize>g << 2)) < from) g++;
+  return g;
+}
+
+/**
+ * With `needed`: true when input i of layer l − 1 did not fire or was dropped, so that its
+ * update never reads its desire (see backwardLayerSimd).
+ */
+// @ts-ignore: decorator
+@inline function notNeeded(needed: bool, inWords: usize, inKeep: usize, i: i32): bool {
+  return needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0);
+}
+
 /**
  * Σ over the factor groups [g0, g1) (byte offsets of 4-lane groups at `groups`) of row · kvec,
  * exact: i32 lanes over runs of at most `chunk` groups (short enough not to overflow), then i64.
@@ -98,14 +114,10 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
   // groups [gq[q], gq[q + 1]), in the thread's list area (the forward pass is done with it).
   const np = panels(l);
   const gq = sc + lay(LAY_OFF_LIST);
-  {
-    let g = 0;
-    for (let q = 0; q < np; q++) {
-      store<u32>(gq + (<usize>q << 2), <u32>g);
-      const end = <u32>laneStart(P, q + 1, np) << 2;
-      while (g < ng && load<u32>(groups + (<usize>g << 2)) < end) g++;
-    }
-    store<u32>(gq + (<usize>np << 2), <u32>ng);
+  store<u32>(gq, 0);
+  for (let q = 0; q < np; q++) {
+    const g = <i32>load<u32>(gq + (<usize>q << 2));
+    store<u32>(gq + (<usize>(q + 1) << 2), <u32>firstGroupAt(groups, ng, g, <u32>laneStart(P, q + 1, np) << 2));
   }
   const out = lay(LAY_DESIRE + l - 1);
   const thr = <i64>cfg(CFG_THR_HID + l);
@@ -115,7 +127,7 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
   const chunk: i32 = min(256, 1 << (17 - f));
   const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
   for (let i = i0; i < i1; i++) {
-    if (needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0)) {
+    if (notNeeded(needed, inWords, inKeep, i)) {
       store<i32>(out + (<usize>i << 2), 0);
       continue;
     }
@@ -148,10 +160,7 @@ export function backwardPartial(l: i32, p: i32, np: i32, sc: usize, needed: bool
   const groups = sc + lay(LAY_OFF_GROUPS);
   const ng = backwardFactors(l, kvec, groups);
   const a0 = <u32>laneStart(P, p, np) << 2, a1 = <u32>laneStart(P, p + 1, np) << 2;
-  let g0 = 0;
-  while (g0 < ng && load<u32>(groups + (<usize>g0 << 2)) < a0) g0++;
-  let g1 = g0;
-  while (g1 < ng && load<u32>(groups + (<usize>g1 << 2)) < a1) g1++;
+  const g0 = firstGroupAt(groups, ng, 0, a0), g1 = firstGroupAt(groups, ng, g0, a1);
   const fwd = panelBase(lay(LAY_FWD + l), l, p, np);
   const wrow = panelRowBytes(l, p, np);
   const part = lay(LAY_PART) + <usize>p * <usize>stride(l - 1) * 8;
@@ -159,7 +168,7 @@ export function backwardPartial(l: i32, p: i32, np: i32, sc: usize, needed: bool
   const chunk: i32 = min(256, 1 << (17 - f)); // as in backwardLayerSimd
   const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
   for (let i = 0; i < nIn; i++) {
-    if (needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0)) {
+    if (notNeeded(needed, inWords, inKeep, i)) {
       continue;
     }
     const row = fwd + <usize>i * wrow;
@@ -179,7 +188,7 @@ export function backwardFinish(l: i32, np: i32, i0: i32, i1: i32, needed: bool):
   const part = lay(LAY_PART), rowBytes = <usize>stride(l - 1) * 8;
   const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
   for (let i = i0; i < i1; i++) {
-    if (needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0)) {
+    if (notNeeded(needed, inWords, inKeep, i)) {
       store<i32>(out + (<usize>i << 2), 0);
       continue;
     }

@@ -173,8 +173,7 @@ export function shapeHash(): i32 {
 /** Address of weight (i, j) of layer l's matrix at `base` (any panel; see panels). */
 export function weightAddress(base: usize, l: i32, i: i32, j: i32): usize {
   const n = panels(l), P = stride(l);
-  let p = <i32>(<i64>(j >> 2) * n / (P >> 2)); // a guess, then corrected: laneStart is a floor
-  while (p > 0 && laneStart(P, p, n) > j) p--;
+  let p = 0;
   while (p < n - 1 && laneStart(P, p + 1, n) <= j) p++;
   return panelBase(base, l, p, n) + <usize>i * panelRowBytes(l, p, n) + (<usize>j << 2);
 }

@@ -9,8 +9,8 @@
 
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, itemStart, scratch, setCfg,
-  size, stride, threads, inferOnly,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, itemStart, panelRowBytes, scratch, setCfg,
+  size, threads, inferOnly,
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
 import { forwardLayerSimd, outputCounts } from "./forward";
@@ -76,7 +76,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     // A hidden layer's weights are in one panel per thread (layout.ts): thread tid's lanes.
     // With 2 threads and panels of equal width, a thread that finishes its panel first takes
     // units of the other's (forward.ts).
-    const steal = ASC_FEATURE_THREADS && nt == 2 && ((stride(l) >> 2) & 1) == 0;
+    const steal = ASC_FEATURE_THREADS && nt == 2 && panelRowBytes(l, 0, 2) == panelRowBytes(l, 1, 2);
     forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);
     barrier(nt);
   }
