@@ -42,6 +42,7 @@ import {
 } from "./model_file.ts";
 import { decodeSafetensors } from "./safetensors.ts";
 import { DATASET_NAMES, type DatasetName } from "./datasets.ts";
+import { peakRssBytes } from "./memory.ts";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 
 /** One line of the JSON-lines log: one epoch. */
@@ -70,6 +71,8 @@ export interface EpochRecord {
   best_test_accuracy: number;
   /** Saturation events so far (0 unless a bound was hit). */
   saturations: number;
+  /** Peak resident set of the training process so far, bytes (Linux `VmHWM`; absent elsewhere). */
+  peak_rss_bytes?: number;
   /** With `--validation`: fraction of the validation samples classified correctly after the epoch. */
   validation_accuracy?: number;
   /** With `--validation`: validation samples evaluated. */
@@ -902,6 +905,8 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
         best_test_accuracy: best,
         saturations: start.saturations + net.saturations,
       };
+      const peak = peakRssBytes();
+      if (peak !== undefined) rec.peak_rss_bytes = peak;
       if (vev && chosen) {
         rec.validation_accuracy = vev.accuracy;
         rec.validation_samples = vev.samples;

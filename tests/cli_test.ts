@@ -149,6 +149,13 @@ Deno.test("cli train writes the log, run.json and models; eval --json reads the 
       `epoch ${k + 1}: ${rec.test_accuracy}`,
     );
     assert.equal(rec.saturations, 0);
+    if (Deno.build.os === "linux") {
+      // The training process's peak RSS: more than its wasm memory and data, far below a GiB.
+      assert.ok(
+        rec.peak_rss_bytes > 32 * 2 ** 20 && rec.peak_rss_bytes < 2 ** 30,
+        `peak_rss_bytes ${rec.peak_rss_bytes}`,
+      );
+    }
   }
   // 2 × 2000 samples of MNIST: a network that learns is far above chance (10 %).
   assert.ok(
