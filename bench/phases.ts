@@ -14,6 +14,8 @@
  * Work phases (enc, fwd, out, bwd, upd1, upd2) are the kernels; "wait" phases are barriers
  * (the time a thread waits for the slowest); "between" is the time from the end of one step
  * to the start of the next (host work on thread 0, waiting for the next step on the others).
+ * With threads, the hidden backward pass is split further: bwdP is its partial sums, bwdW the
+ * barrier after them, and bwd what follows (the sums of the partials).
  *
  * @module
  */
@@ -100,6 +102,10 @@ const marks: [string, string][] = [
     "updateLayerSimd(l, tid, nt, sc);\n    mark(tid, 8 + 2 * min(l - 1, 1));\n    barrier(nt);\n    mark(tid, 9 + 2 * min(l - 1, 1));\n",
   ],
 ];
+marks.push([
+  "      backwardPartial(l, tid, nt, sc, l == 2);\n      barrier(nt);\n",
+  "      backwardPartial(l, tid, nt, sc, l == 2);\n      mark(tid, 12);\n      barrier(nt);\n      mark(tid, 13);\n",
+]);
 for (const [find, repl] of marks) await patch("assembly/threads.ts", find, repl);
 // The hosts provide the clock.
 await patch(
@@ -194,6 +200,8 @@ const names = [
   "wait",
   "upd2",
   "wait",
+  "bwdP",
+  "bwdW",
 ];
 const cols = [...names.map((_, k) => k), 15];
 const head = ["", "µs/sample", ...names, "between"];
