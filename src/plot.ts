@@ -290,11 +290,19 @@ export function epochAxis(lastEpoch: number, firstEpoch = 1): Axis {
  * assert.deepEqual(accuracyAxis(0.9346).ticks, [93, 94, 95, 96, 97, 98, 99, 100]);
  * assert.deepEqual(accuracyAxis(0.815).ticks, [80, 82, 84, 86, 88, 90, 92, 94, 96, 98, 100]);
  * assert.equal(accuracyAxis(0.05).min, 0);
+ * assert.deepEqual(accuracyAxis(0.05, 84).ticks, [84, 86, 88, 90, 92, 94, 96, 98, 100]);
  * ```
+ *
+ * @param lowest The lowest accuracy to show (a fraction).
+ * @param minPercent The axis's lower end in percent (0..99), chosen by the caller instead of
+ *   `lowest`; lower points are clipped.
  */
-export function accuracyAxis(lowest: number): Axis {
-  let lo = Math.floor(Math.min(Math.max(lowest, 0), 1) * 100 + 1e-9);
+export function accuracyAxis(lowest: number, minPercent?: number): Axis {
+  let lo = minPercent !== undefined
+    ? Math.floor(minPercent)
+    : Math.floor(Math.min(Math.max(lowest, 0), 1) * 100 + 1e-9);
   if (lo >= 100) lo = 99;
+  if (lo < 0) lo = 0;
   let step = 1, min = lo;
   for (const s of [1, 2, 5, 10, 20]) {
     step = s;
@@ -373,6 +381,11 @@ function pct(x: number): string {
 export interface CurveOptions {
   /** Title above the chart (default `Learning curves`). */
   title?: string;
+  /**
+   * Lower end of the accuracy axis in percent (0..99); points below it are clipped. Default: the
+   * lowest accuracy of the runs.
+   */
+  yMin?: number;
 }
 
 const PLOT_W = 680;
@@ -426,7 +439,7 @@ export function renderCurves(
       p,
     ) => [p.train, p.test, ...(p.validation === undefined ? [] : [p.validation])])
   );
-  const yAxis = accuracyAxis(Math.min(...accValues));
+  const yAxis = accuracyAxis(Math.min(...accValues), options.yMin);
   const rates = runs.flatMap((r) => r.points.map((p) => p.lr)).filter((x) => x > 0);
   const lrAxis = rates.length > 0 ? logAxis(Math.min(...rates), Math.max(...rates)) : undefined;
 
@@ -554,6 +567,16 @@ export function renderCurves(
         fill: kind === "train" ? "#ffffff" : color,
         stroke: color,
       });
+  // Accuracy series are clipped to their panel (an axis from --y-min cuts lower points off).
+  parts.push(el(
+    "defs",
+    {},
+    el(
+      "clipPath",
+      { id: "accuracy-panel" },
+      el("rect", { x: LEFT, y: accTop, width: PLOT_W, height: ACC_H }),
+    ),
+  ));
   const series = (
     run: Run,
     kind: string,
@@ -563,7 +586,13 @@ export function renderCurves(
   ) =>
     el(
       "g",
-      { class: "series", "data-run": run.name, "data-kind": kind, "data-points": pts.length },
+      {
+        class: "series",
+        "data-run": run.name,
+        "data-kind": kind,
+        "data-points": pts.length,
+        "clip-path": kind === "lr" ? undefined : "url(#accuracy-panel)",
+      },
       el("polyline", {
         points: pts.map(([a, b]) => `${num(a)},${num(b)}`).join(" "),
         fill: "none",

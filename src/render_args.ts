@@ -36,7 +36,8 @@ import { svgToPng } from "./svg.ts";
 export const TEST_IMAGES = 10000;
 
 /** Help text of the `plot` command. */
-export const PLOT_HELP = `Usage: deno run -A cli.ts plot LOG... [--out FILE.svg] [--title TEXT]
+export const PLOT_HELP =
+  `Usage: deno run -A cli.ts plot LOG... [--out FILE.svg] [--title TEXT] [--y-min PCT]
 
 Draw learning curves from training logs: accuracy per epoch (train dashed,
 validation dotted when the log has it, test solid; one colour per run) and the
@@ -51,6 +52,8 @@ Options:
   --out FILE.svg          output; FILE.svg and FILE.png are written (either
                           extension may be given)                  [curves.svg]
   --title TEXT            title above the chart          [Learning curves]
+  --y-min PCT             lower end of the accuracy axis, 0 ≤ PCT < 100 (lower
+                          points are cut off)       [the runs' lowest accuracy]
   -h, --help              print this help and exit
 
 Examples:
@@ -112,6 +115,8 @@ export interface PlotOptions {
   out: string;
   /** `--title`. */
   title?: string;
+  /** `--y-min`: lower end of the accuracy axis, percent. */
+  yMin?: number;
   /** `-h`/`--help` was given; nothing else was checked. */
   help: boolean;
 }
@@ -203,18 +208,28 @@ function outFlag(value: string): string {
  * @param argv The words after `plot`.
  * @returns The options.
  * @throws {UsageError} An unknown flag, a missing value or no LOG.
- * @throws {TypeError} An `--out` not ending in `.svg` or `.png`.
+ * @throws {TypeError} An `--out` not ending in `.svg` or `.png`; a `--y-min` that is not a number.
+ * @throws {RangeError} A `--y-min` outside [0, 100).
  */
 export function parsePlotArgs(argv: string[]): PlotOptions {
-  const s = scan(argv, ["out", "title"]);
+  const s = scan(argv, ["out", "title", "y-min"]);
   if (s.help) return { logs: [], out: "", help: true };
   if (s.positionals.length === 0) {
     throw new UsageError("Missing LOG: give one or more logs (see --help)");
+  }
+  const y = s.flags.get("y-min");
+  let yMin: number | undefined;
+  if (y !== undefined) {
+    const must = "must be a number of percent, 0 ≤ PCT < 100";
+    yMin = /^\s*$/.test(y) ? NaN : Number(y);
+    if (!Number.isFinite(yMin)) throw new TypeError(`Invalid --y-min: ${y} (${must})`);
+    if (yMin < 0 || yMin >= 100) throw new RangeError(`Invalid --y-min: ${y} (${must})`);
   }
   return {
     logs: s.positionals,
     out: outFlag(s.flags.get("out") ?? "curves.svg"),
     title: s.flags.get("title"),
+    yMin,
     help: false,
   };
 }
@@ -354,7 +369,7 @@ export async function plotCommand(argv: string[]): Promise<string> {
   const runs = [];
   for (const log of o.logs) runs.push(await readLog(log));
   const paths = await checkOutputs(o.out, runs.map((r) => r.path));
-  const { svg, width, height } = renderCurves(runs, { title: o.title });
+  const { svg, width, height } = renderCurves(runs, { title: o.title, yMin: o.yMin });
   await writeBoth(paths, svg);
   const epochs = runs.flatMap((r) => r.points.map((p) => p.epoch));
   return `${paths.svg}, ${paths.png}: learning curves of ${runs.length} run${

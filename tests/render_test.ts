@@ -478,6 +478,26 @@ Deno.test("renderCurves() handles 600 epochs without markers, and lr 0", () => {
   assert.equal(elements(flat.svg, "g", 'data-kind="lr"').length, 0);
 });
 
+Deno.test("renderCurves() with yMin starts the accuracy axis there and clips lower points", () => {
+  const points = [0.6, 0.85, 0.87].map((acc, k) => ({
+    epoch: k + 1,
+    lr: 1e-5,
+    train: acc,
+    test: acc,
+  }));
+  const run = { name: "r", path: "r", points };
+  const auto = renderCurves([run]).svg, cut = renderCurves([run], { yMin: 84 }).svg;
+  assertWellFormed(cut);
+  const ticks = (svg: string) =>
+    [...svg.matchAll(/<text[^>]*class="ytick"[^>]*>([^<]*)</g)].map((m) => m[1]);
+  assert.equal(ticks(auto)[0], "60 %");
+  assert.equal(ticks(cut)[0], "84 %");
+  // The accuracy series (train, test) are clipped to the panel, the learning rate is not.
+  const clipped = elements(cut, "g", 'clip-path="url(#accuracy-panel)"');
+  assert.deepEqual(clipped.map((g) => g["data-kind"]), ["train", "test"]);
+  assert.equal(elements(cut, "clipPath").length, 1);
+});
+
 Deno.test("recordSpikes() reads every layer's words; renderRaster() draws them all", async () => {
   const image = new Uint8Array(784);
   for (let r = 6; r < 22; r++) image.fill(255, r * 28 + 10, r * 28 + 18);
@@ -646,6 +666,16 @@ Deno.test("render arguments: every bad input names the flag or argument", async 
       [() => parsePlotArgs(["a", "-x"]), "UsageError", "Unknown flag -x (see --help)"],
       [() => parsePlotArgs(["a", "--out"]), "UsageError", "Missing value for --out"],
       [
+        () => parsePlotArgs(["a", "--y-min", "abc"]),
+        "TypeError",
+        "Invalid --y-min: abc (must be a number of percent, 0 ≤ PCT < 100)",
+      ],
+      [
+        () => parsePlotArgs(["a", "--y-min", "100"]),
+        "RangeError",
+        "Invalid --y-min: 100 (must be a number of percent, 0 ≤ PCT < 100)",
+      ],
+      [
         () => parsePlotArgs(["a", "--out", "--title", "t"]),
         "UsageError",
         "Missing value for --out",
@@ -739,9 +769,12 @@ Deno.test("render arguments: every bad input names the flag or argument", async 
       logs: ["a", "b"],
       out: "curves.svg",
       title: undefined,
+      yMin: undefined,
       help: false,
     });
     assert.equal(parsePlotArgs(["a", "--title=My runs"]).title, "My runs");
+    assert.equal(parsePlotArgs(["a", "--y-min", "84.5"]).yMin, 84.5);
+    assert.equal(parsePlotArgs(["a", "--y-min=0"]).yMin, 0);
     assert.equal(parseRasterArgs(["m", "0"]).out, "raster-0.svg");
     assert.equal(
       parseRasterArgs(["m", "9999", "--dataset", "fashion-mnist"]).dataset,
