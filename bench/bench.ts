@@ -803,7 +803,6 @@ async function epochRun(
       testAccuracy: 0,
       blockRates: [],
     }]));
-    const correct = new Map(o.threads.map((t) => [t, 0]));
     progress(
       `  ${name} epoch 1 on ${o.threads.map(threadWord).join(" and ")}, taking turns every ` +
         `${fmt(EPOCH_BLOCK)} samples: ${fmt(train.count)} samples`,
@@ -823,13 +822,13 @@ async function epochRun(
         const run = runs.get(t)!;
         run.trainSeconds += seconds;
         run.blockRates.push((k1 - k0) / seconds);
-        correct.set(t, correct.get(t)! + c);
+        run.trainAccuracy += c; // a count until the epoch ends
       }
     }
     const predictions = new Map(o.threads.map((t) => [t, new Int8Array(test.count)]));
     for (const t of o.threads) {
       const run = runs.get(t)!;
-      run.trainAccuracy = correct.get(t)! / train.count;
+      run.trainAccuracy /= train.count;
       const { rate, accuracy } = inferOnce(nets.get(t)!, test, 0, predictions.get(t)!);
       run.evalSeconds = test.count / rate;
       run.testAccuracy = accuracy;
