@@ -67,6 +67,11 @@ export interface TrainOptions {
   lrLin: number;
   /** `--lr-decay`: learning-rate decay κ, 0..10. */
   lrDecay: number;
+  /**
+   * `--lr-decay-start`: epochs trained at the full rate before the decay begins, ≥ 0. Epoch e
+   * (counted from 0) trains at η·exp(−κ·max(0, e − start)).
+   */
+  lrDecayStart: number;
   /** `--dropout` IN: dropout probability of the input layer, [0, 1). */
   dropIn: number;
   /** `--dropout` HID: dropout probability of the hidden layers, [0, 1). */
@@ -223,6 +228,7 @@ const DEFAULTS = {
   lrConv: 1e-6,
   lrLin: 1e-5,
   lrDecay: 0.04,
+  lrDecayStart: 0,
   mempotThres: 1.0,
   mempotDecay: 2,
   desireConv: 0.2,
@@ -312,6 +318,9 @@ Training:
   --lr CONV LIN           learning rates, each in [0, 1]; CONV is accepted
                           but unused until convolution exists       [${DEFAULTS.lrConv.toExponential()} ${DEFAULTS.lrLin.toExponential()}]
   --lr-decay KAPPA        learning-rate decay κ, 0 ≤ κ ≤ 10          [${DEFAULTS.lrDecay}]
+  --lr-decay-start E      train E epochs at the full rate, then decay:
+                          epoch e (from 0) at η·exp(−κ·max(0, e − E)), E ≥ 0
+                                                                    [${DEFAULTS.lrDecayStart}]
   --dropout IN HID        dropout probabilities of the input and hidden layers,
                           each in [0, 1)     [${M.dropIn.toFixed(2)} ${
   M.dropHid.toFixed(2)
@@ -441,6 +450,7 @@ const TRAIN_FLAGS = new Map<string, FlagSpec>([
   ["epochs", str("--epochs N")],
   ["lr", list("--lr CONV LIN", 2)],
   ["lr-decay", str("--lr-decay KAPPA")],
+  ["lr-decay-start", str("--lr-decay-start E")],
   ["dropout", list("--dropout IN HID", 2)],
   ["mempot-thres", str("--mempot-thres THETA")],
   ["mempot-decay", str("--mempot-decay D")],
@@ -814,6 +824,15 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   if ((vs = many("lr"))) [opts.lrConv, opts.lrLin] = reals("lr", vs, 0, 1, MUST_UNIT);
   if ((v = one("lr-decay"))) {
     opts.lrDecay = real("lr-decay", v, 0, 10, "must be a finite number in [0, 10]");
+  }
+  if ((v = one("lr-decay-start"))) {
+    opts.lrDecayStart = integer(
+      "lr-decay-start",
+      v,
+      0,
+      1_000_000,
+      "must be a whole number of epochs in 0..1000000",
+    );
   }
   if ((vs = many("dropout"))) {
     [opts.dropIn, opts.dropHid] = reals("dropout", vs, 0, 1, "each probability must be in [0, 1)", {

@@ -208,9 +208,22 @@ export function fixedRate(eta: number): FixedRate {
   return { mant, shift };
 }
 
-/** Learning rate of epoch e (counted from 0): η·exp(−κ·e). */
-export function epochRate(eta: number, kappa: number, epoch: number): number {
-  return eta * Math.exp(-kappa * epoch);
+/**
+ * Learning rate of epoch e (counted from 0): η·exp(−κ·max(0, e − start)), the full rate for the
+ * first `start` epochs (`--lr-decay-start`, default 0: the reference's η·exp(−κ·e)).
+ *
+ * @example The decay begins after two epochs
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { epochRate } from "./params.ts";
+ *
+ * equal(epochRate(1e-5, 0.04, 2, 2), 1e-5);
+ * equal(epochRate(1e-5, 0.04, 3, 2), 1e-5 * Math.exp(-0.04));
+ * equal(epochRate(1e-5, 0.04, 3), 1e-5 * Math.exp(-0.12));
+ * ```
+ */
+export function epochRate(eta: number, kappa: number, epoch: number, start = 0): number {
+  return eta * Math.exp(-kappa * Math.max(0, epoch - start));
 }
 
 /** A float weight in threshold units → master fixed point (Q11.20, clamped to ±2^28). */

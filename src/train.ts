@@ -163,11 +163,12 @@ export const CHECKPOINT_NAME = "checkpoint.safetensors";
  */
 export const VALIDATION_BEST_NAME = "model-validation-best.safetensors";
 /**
- * Version of the checkpoint metadata written. Version 2 added `hyper.validation` and the
- * validation-chosen epoch; version 1 (no validation) is still read.
+ * Version of the checkpoint metadata written. Version 3 added `hyper.lr_decay_start`; version 2
+ * added `hyper.validation` and the validation-chosen epoch. Versions 1 and 2 are still read (their
+ * decay starts at epoch 0).
  */
-export const CHECKPOINT_VERSION = 2;
-const CHECKPOINT_VERSIONS_READ: readonly string[] = ["1", "2"];
+export const CHECKPOINT_VERSION = 3;
+const CHECKPOINT_VERSIONS_READ: readonly string[] = ["1", "2", "3"];
 
 /** Training flags as stored in the model and run.json. */
 function hyperOf(o: TrainOptions, dataset: string): Record<string, unknown> {
@@ -176,6 +177,7 @@ function hyperOf(o: TrainOptions, dataset: string): Record<string, unknown> {
     epochs: o.epochs,
     lr: [o.lrConv, o.lrLin],
     lr_decay: o.lrDecay,
+    lr_decay_start: o.lrDecayStart,
     desire_thres: [o.desireConv, o.desireLin, o.desireOut],
     shuffle: o.shuffle,
     limit: o.limit ?? null,
@@ -392,7 +394,9 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
     resumeError(
       source,
       `checkpoint version ${meta.checkpoint_version} is not supported (this version reads ` +
-        `${CHECKPOINT_VERSIONS_READ.join(" and ")})`,
+        `${CHECKPOINT_VERSIONS_READ.slice(0, -1).join(", ")} and ${
+          CHECKPOINT_VERSIONS_READ.at(-1)
+        })`,
     );
   }
   const int = (key: string, min: number, max: number): number => {
@@ -425,6 +429,8 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
     Number.isInteger(h.epochs) && (h.epochs as number) >= 1 &&
     Array.isArray(h.lr) && h.lr.length === 2 && h.lr.every(isNum) &&
     isNum(h.lr_decay) && typeof h.shuffle === "boolean" &&
+    (h.lr_decay_start === undefined ||
+      (Number.isInteger(h.lr_decay_start) && (h.lr_decay_start as number) >= 0)) &&
     (h.limit === null || (Number.isInteger(h.limit) && (h.limit as number) >= 1)) &&
     (h.validation === undefined ||
       (Number.isInteger(h.validation) && (h.validation as number) >= 0));
@@ -581,6 +587,8 @@ interface Plan {
   epochs: number;
   lrLin: number;
   lrDecay: number;
+  /** Epochs at the full rate before the decay begins. */
+  lrDecayStart: number;
   shuffle: boolean;
   checkpointEvery: number;
   data: Dataset;
@@ -652,6 +660,7 @@ async function planFresh(o: TrainOptions): Promise<Plan> {
     epochs: o.epochs,
     lrLin: o.lrLin,
     lrDecay: o.lrDecay,
+    lrDecayStart: o.lrDecayStart,
     shuffle: o.shuffle,
     checkpointEvery: o.checkpointEvery,
     data,
@@ -750,6 +759,7 @@ async function planResume(o: TrainOptions, r: Reporter): Promise<Plan | RunSumma
     epochs,
     lrLin: (h.lr as number[])[1],
     lrDecay: h.lr_decay as number,
+    lrDecayStart: (h.lr_decay_start as number | undefined) ?? 0,
     shuffle: h.shuffle as boolean,
     checkpointEvery: o.explicit.has("checkpoint-every") ? o.checkpointEvery : st.checkpointEvery,
     data,
@@ -843,7 +853,7 @@ export async function runTraining(o: TrainOptions, r: Reporter): Promise<RunSumm
       const k0 = first ? start.position : 0;
       const secondsBefore = first ? start.epochSeconds : 0;
       const t0 = performance.now();
-      const lr = epochRate(p.lrLin, p.lrDecay, e);
+      const lr = epochRate(p.lrLin, p.lrDecay, e, p.lrDecayStart);
       net.setLearningRate(lr);
       const order = p.shuffle
         ? shuffledOrder(seed, e, nTrain)

@@ -33,6 +33,7 @@ const MNIST_DEFAULTS: Omit<TrainOptions, "explicit"> = {
   lrConv: 1e-6,
   lrLin: 1e-5,
   lrDecay: 0.04,
+  lrDecayStart: 0,
   dropIn: 0,
   dropHid: 0.3,
   mempotThres: 1,
@@ -116,6 +117,8 @@ Deno.test("parseTrainArgs() explicit flags override the preset", async (t) => {
         "--tsteps=32",
         "--lr-decay",
         "0",
+        "--lr-decay-start",
+        "60",
         "--mempot-thres",
         "64",
         "--mempot-decay",
@@ -128,6 +131,7 @@ Deno.test("parseTrainArgs() explicit flags override the preset", async (t) => {
       expect: {
         tsteps: 32,
         lrDecay: 0,
+        lrDecayStart: 60,
         mempotThres: 64,
         mempotDecay: 0,
         errorMargin: 31,
@@ -136,6 +140,7 @@ Deno.test("parseTrainArgs() explicit flags override the preset", async (t) => {
       explicit: [
         "tsteps",
         "lr-decay",
+        "lr-decay-start",
         "mempot-thres",
         "mempot-decay",
         "error-margin",
@@ -481,6 +486,16 @@ Deno.test("parseTrainArgs() rejects bad input with the flag, the value and the a
       argv: ["--lr", "1e-6,"],
       cls: TypeError,
       message: 'Invalid --lr: "" (must be a finite number in [0, 1])',
+    },
+    {
+      argv: ["--lr-decay-start", "-1"],
+      cls: RangeError,
+      message: "Invalid --lr-decay-start: -1 (must be a whole number of epochs in 0..1000000)",
+    },
+    {
+      argv: ["--lr-decay-start", "2.5"],
+      cls: TypeError,
+      message: "Invalid --lr-decay-start: 2.5 (must be a whole number of epochs in 0..1000000)",
     },
     {
       argv: ["--lr-decay", "10.5"],
@@ -859,6 +874,7 @@ Deno.test("help texts", async (t) => {
     "--epochs",
     "--lr",
     "--lr-decay",
+    "--lr-decay-start",
     "--dropout",
     "--mempot-thres",
     "--mempot-decay",

@@ -22,6 +22,9 @@ const FLAGS = [
   String(EVERY),
   "--random-seed",
   "11",
+  // Both epochs at the full rate: a resumed run must keep the decay's start from its checkpoint.
+  "--lr-decay-start",
+  "1",
 ];
 
 interface Result {
@@ -206,6 +209,7 @@ Deno.test("train --resume after SIGKILL mid-epoch continues bit for bit", async 
       const [a, b] = [await logOf(ref), await logOf(run)];
       assert.deepEqual(b.map(outcome), a.map(outcome));
       assert.deepEqual(b.map((rec) => rec.epoch), [1, 2]);
+      assert.deepEqual(b.map((rec) => rec.lr), [1e-5, 1e-5]);
       const files = (d: string) => [...Deno.readDirSync(d)].map((e) => e.name).sort();
       assert.deepEqual(files(run), files(ref)); // no temporary file left behind
       const runJson = JSON.parse(await Deno.readTextFile(`${run}/run.json`));
@@ -248,7 +252,8 @@ Deno.test("train --resume after SIGKILL mid-epoch continues bit for bit", async 
       assert.equal(r.code, 0, r.stderr);
       const log = await logOf(ref);
       assert.deepEqual(log.map((rec) => rec.epoch), [1, 2, 3]);
-      assert.ok(Math.abs(log[2].lr - 1e-5 * Math.exp(-0.08)) < 1e-18);
+      // Epoch 3 (e = 2) is the first decayed one: --lr-decay-start 1.
+      assert.ok(Math.abs(log[2].lr - 1e-5 * Math.exp(-0.04)) < 1e-18, `lr ${log[2].lr}`);
       const meta = await checkpointMeta(`${ref}/checkpoint.safetensors`);
       assert.equal(meta?.epoch, "3");
       assert.equal(JSON.parse(meta!.hyper).epochs, 3);

@@ -490,7 +490,7 @@ Deno.test("encodeCheckpoint() and decodeCheckpoint() keep the validation-chosen 
     const validation = { epoch: 2, validationAccuracy: 0.37, testAccuracy: 0.4397 };
     const bytes = encodeCheckpoint(info(100, 3), WEIGHTS, { ...STATE, validation });
     const meta = decodeSafetensors(bytes, "c").metadata;
-    assert.equal(meta.checkpoint_version, "2");
+    assert.equal(meta.checkpoint_version, "3");
     assert.equal(meta.validation_chosen_epoch, "2");
     assert.equal(meta.best_validation_accuracy, "0.37");
     assert.equal(meta.validation_chosen_test_accuracy, "0.4397");
@@ -551,14 +551,30 @@ Deno.test("encodeCheckpoint() and decodeCheckpoint() keep the validation-chosen 
     },
   );
 
+  await t.step("hyper.lr_decay_start round-trips; a bad one is refused", () => {
+    const withStart = (start: unknown): ModelInfo => {
+      const i = info(0, 3);
+      return { ...i, hyper: { ...i.hyper, lr_decay_start: start } };
+    };
+    const ck = decodeCheckpoint(encodeCheckpoint(withStart(60), WEIGHTS, STATE), "c");
+    assert.equal(ck.hyper.lr_decay_start, 60);
+    for (const bad of [-1, 1.5, "60"]) {
+      assert.throws(
+        () => decodeCheckpoint(encodeCheckpoint(withStart(bad), WEIGHTS, STATE), "c"),
+        /^TypeError: Cannot resume from c: metadata 'hyper' does not hold the run's training flags/,
+        `lr_decay_start ${JSON.stringify(bad)}`,
+      );
+    }
+  });
+
   await t.step("an unknown checkpoint version is refused", () => {
     const bytes = encodeCheckpoint(info(0, 3), WEIGHTS, STATE);
     const meta = decodeSafetensors(bytes, "c").metadata;
-    const v3 = encodeModel(info(0, 3), WEIGHTS, { ...meta, checkpoint_version: "3" });
-    assert.throws(() => decodeCheckpoint(v3, "c"), {
+    const v4 = encodeModel(info(0, 3), WEIGHTS, { ...meta, checkpoint_version: "4" });
+    assert.throws(() => decodeCheckpoint(v4, "c"), {
       name: "TypeError",
-      message: "Cannot resume from c: checkpoint version 3 is not supported (this version reads " +
-        "1 and 2)",
+      message: "Cannot resume from c: checkpoint version 4 is not supported (this version reads " +
+        "1, 2 and 3)",
     });
   });
 });
