@@ -16,37 +16,17 @@
  * @module
  */
 
-interface Epoch {
-  epoch: number;
-  test_accuracy: number;
-  elapsed_seconds: number;
-  validation_chosen_epoch?: number;
-  validation_chosen_test_accuracy?: number;
-}
+import { type EpochPoint, parseLog } from "../src/plot.ts";
 
-/** The epoch records of a log (lines with an `epoch` field). */
-export function readLog(path: string): Epoch[] {
+/** The epoch records of a log, read as `cli.ts plot` reads them (errors name the file). */
+export function readLog(path: string): EpochPoint[] {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
   } catch (e) {
     throw new TypeError(`Cannot read log ${path}: ${e instanceof Error ? e.message : e}`);
   }
-  const rows: Epoch[] = [];
-  text.split("\n").forEach((line, k) => {
-    if (line.trim() === "") return;
-    let o: Record<string, unknown>;
-    try {
-      o = JSON.parse(line);
-    } catch {
-      throw new TypeError(`Cannot read log ${path}: line ${k + 1} is not JSON`);
-    }
-    if (typeof o.epoch === "number" && typeof o.test_accuracy === "number") {
-      rows.push(o as unknown as Epoch);
-    }
-  });
-  if (rows.length === 0) throw new TypeError(`Cannot read log ${path}: no epoch records`);
-  return rows;
+  return parseLog(text, path);
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
@@ -56,21 +36,20 @@ const hm = (s: number) => {
 };
 
 /** One table row of a run. */
-export function runRow(label: string, rows: Epoch[], planned: number): string[] {
+export function runRow(label: string, rows: EpochPoint[], planned: number): string[] {
   const last = rows[rows.length - 1];
   // The best epoch; the earliest on ties, as the trainer reports it.
-  const best = rows.reduce((b, r) => (r.test_accuracy > b.test_accuracy ? r : b));
-  const chosen = last.validation_chosen_epoch !== undefined &&
-      last.validation_chosen_test_accuracy !== undefined
-    ? `${pct(last.validation_chosen_test_accuracy)} (epoch ${last.validation_chosen_epoch})`
+  const best = rows.reduce((b, r) => (r.test > b.test ? r : b));
+  const chosen = last.validationChosen
+    ? `${pct(last.validationChosen.test)} (epoch ${last.validationChosen.epoch})`
     : "(no validation split)";
   return [
     label,
     `${last.epoch} / ${planned}`,
-    `${pct(best.test_accuracy)} (epoch ${best.epoch})`,
-    pct(last.test_accuracy),
+    `${pct(best.test)} (epoch ${best.epoch})`,
+    pct(last.test),
     chosen,
-    hm(last.elapsed_seconds),
+    last.elapsedSeconds === undefined ? "—" : hm(last.elapsedSeconds),
   ];
 }
 

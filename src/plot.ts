@@ -37,6 +37,13 @@ export interface EpochPoint {
   test: number;
   /** Validation accuracy after the epoch (fraction), when the run held samples out. */
   validation?: number;
+  /** Seconds since the run started, at the end of this epoch, when logged. */
+  elapsedSeconds?: number;
+  /**
+   * The epoch chosen on the validation samples so far and its test accuracy (fraction), when the
+   * run held samples out.
+   */
+  validationChosen?: { epoch: number; test: number };
 }
 
 /** A run to plot: its legend name, where it came from, its epochs in order. */
@@ -132,6 +139,22 @@ export function parseLog(content: string, source: string): EpochPoint[] {
     };
     if (o.validation_accuracy !== undefined && o.validation_accuracy !== null) {
       point.validation = fraction("validation_accuracy");
+    }
+    if (o.elapsed_seconds !== undefined) {
+      if (!isNum(o.elapsed_seconds) || o.elapsed_seconds < 0) {
+        bad("elapsed_seconds", "must be a finite number ≥ 0");
+      }
+      point.elapsedSeconds = o.elapsed_seconds as number;
+    }
+    if (o.validation_chosen_epoch !== undefined && o.validation_chosen_epoch !== null) {
+      const e = o.validation_chosen_epoch;
+      if (!isNum(e) || !Number.isInteger(e) || e < 1 || e > point.epoch) {
+        bad("validation_chosen_epoch", `must be an integer in 1..${point.epoch}`);
+      }
+      point.validationChosen = {
+        epoch: e as number,
+        test: fraction("validation_chosen_test_accuracy"),
+      };
     }
     byEpoch.set(point.epoch, point);
   }

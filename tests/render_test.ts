@@ -270,6 +270,23 @@ Deno.test("parseLog() reads epoch records, skips other JSON lines, names bad lin
       { epoch: 2, lr: 9e-6, train: 0.91, test: 0.96, validation: 0.95 },
     ]);
   });
+  await t.step("wall time and the validation-chosen epoch, when logged", () => {
+    const text = logLine(3, 1e-5, 0.9, 0.95, {
+      elapsed_seconds: 90.5,
+      validation_accuracy: 0.94,
+      validation_chosen_epoch: 2,
+      validation_chosen_test_accuracy: 0.96,
+    });
+    assert.deepEqual(parseLog(text, "a.jsonl"), [{
+      epoch: 3,
+      lr: 1e-5,
+      train: 0.9,
+      test: 0.95,
+      validation: 0.94,
+      elapsedSeconds: 90.5,
+      validationChosen: { epoch: 2, test: 0.96 },
+    }]);
+  });
   await t.step("bad input, with the file, the line and the problem", () => {
     const ok = logLine(1, 1e-5, 0.8, 0.9);
     const cases: [string, string, string][] = [
@@ -296,6 +313,21 @@ Deno.test("parseLog() reads epoch records, skips other JSON lines, names bad lin
         logLine(1, 1e-5, 0.8, 0.9, { validation_accuracy: "x" }),
         "TypeError",
         'line 1: validation_accuracy is "x" (must be a fraction in [0, 1])',
+      ],
+      [
+        logLine(1, 1e-5, 0.8, 0.9, { elapsed_seconds: -2 }),
+        "TypeError",
+        "line 1: elapsed_seconds is -2 (must be a finite number ≥ 0)",
+      ],
+      [
+        logLine(2, 1e-5, 0.8, 0.9, { validation_chosen_epoch: 3 }),
+        "TypeError",
+        "line 1: validation_chosen_epoch is 3 (must be an integer in 1..2)",
+      ],
+      [
+        logLine(2, 1e-5, 0.8, 0.9, { validation_chosen_epoch: 1 }),
+        "TypeError",
+        "line 1: validation_chosen_test_accuracy is missing",
       ],
       ['{"note":1}\n\n', "TypeError", 'no epoch records (JSON lines with an "epoch" field)'],
       ["", "TypeError", 'no epoch records (JSON lines with an "epoch" field)'],
