@@ -1178,6 +1178,23 @@ interface DatasetReport {
   memoryRun?: MemoryRun;
 }
 
+/**
+ * µs per sample, in the kernel table, of what assembly/threads.ts runs on thread 0 alone in a
+ * training step of an L-layer network: dropout and encoding, forward L, counts and output
+ * desire, backward L and update L.
+ */
+function serialMicros(k: KernelResult, L: number): number | undefined {
+  const names = ["dropout + encode", `forward ${L}`, "counts + output desire", `update ${L}`];
+  if (L >= 2) names.push(`backward ${L}`);
+  let seconds = 0;
+  for (const name of names) {
+    const row = k.rows.find((x) => x.kernel === name);
+    if (!row) return undefined;
+    seconds += row.seconds;
+  }
+  return (1e6 * seconds) / k.samples;
+}
+
 /** Median samples/s of thread run x over that of 1 thread: training and inference. */
 function speedups(r: DatasetReport, x: ThreadRun): { train: number; infer: number } {
   return {
@@ -1643,6 +1660,12 @@ function humanReport(
           u1: us("update 1"),
           u2: us("update 2"),
         },
+        // What assembly/threads.ts runs on thread 0 alone: dropout and encoding, the output
+        // layer's forward pass, counts and desire, backward pass and update.
+        serialMicros: serialMicros(k, mn.config.sizes.length - 1),
+        trainSampleMicros: k.trainSampleSeconds === undefined
+          ? undefined
+          : (1e6 * k.trainSampleSeconds) / k.samples,
       }),
     );
   }

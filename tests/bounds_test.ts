@@ -412,6 +412,37 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
     else assert.ok(line.includes(`in panels: ${from}`), start);
   }
   assert.ok(text.some((l) => l.includes("measured 1,000/s")));
+
+  // Work thread 0 runs alone (the output layer) gains nothing from a second thread: with it, both
+  // two-thread bounds are lower, and the ratio's cap is the Amdahl figure of the printed shares.
+  const serialText = formatBounds(result, {
+    measured: { train1: 1000, train2: 1300, infer1: 2000 },
+    serialMicros: 100,
+    trainSampleMicros: 1000,
+  });
+  const lineOf = (lines: string[], start: string) =>
+    lines.find((l) => l.trimStart().startsWith(start)) ?? "";
+  const figure = (line: string, re: RegExp) =>
+    Number((re.exec(line)?.[1] ?? "NaN").replace(/,/g, ""));
+  const abs = [text, serialText].map((t) => lineOf(t, "training, 2 threads ≥"));
+  assert.ok(abs[1].includes(", plus 100 µs thread 0 runs alone → bound ≤ "), abs[1]);
+  const absBound = abs.map((l) => figure(l, /bound ≤ ([\d,]+)\/s/));
+  assert.ok(absBound[1] < absBound[0], `${absBound}`);
+  const ratio = [text, serialText].map((t) => lineOf(t, "training, 2 / 1 threads ≥"));
+  assert.ok(ratio[1].includes("thread 0 alone runs 10.0 % of trainSample()"), ratio[1]);
+  const caps = ratio.map((l) => figure(l, /2 \/ 1 ≤ ([\d.]+) ×/));
+  assert.ok(caps[1] < caps[0], `${caps}`);
+  const x = figure(ratio[1], /the bound is the lower, [^,]*, ([\d.]+) ×/);
+  const u = figure(ratio[1], /these phases are (\d+) %/) / 100;
+  // The printed shares are rounded: the cap must lie within what their ranges allow.
+  const capOf = (uu: number, xx: number) => 1 / (0.1 + (0.9 - uu) / 2 + uu / xx);
+  const corners = [-1, 1].flatMap((du) =>
+    [-1, 1].map((dx) => capOf(Math.max(0, u + du * 0.005), x + dx * 0.005))
+  );
+  assert.ok(
+    caps[1] >= Math.min(...corners) - 0.01 && caps[1] <= Math.max(...corners) + 0.01,
+    `cap ${caps[1]}, expected ${Math.min(...corners)}–${Math.max(...corners)}: ${ratio[1]}`,
+  );
 });
 
 Deno.test("runBounds without threads has no scaling rows and rejects bad shapes", async () => {
