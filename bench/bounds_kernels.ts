@@ -439,7 +439,10 @@ export function itemStart(n: number, part: number, parts: number): number {
   return Math.floor((n * part) / parts);
 }
 
-/** First lane of part `part` of `parts` of P lanes, a multiple of 4 (laneStart of assembly/layout.ts). */
+/**
+ * First lane of part `part` of `parts` of P lanes, a multiple of 4 (laneStart of assembly/layout.ts
+ * and of src/wasm.ts; a copy, since this module is the workers' script and imports nothing).
+ */
 export function laneStart(P: number, part: number, parts: number): number {
   return Math.floor(((P >> 2) * part) / parts) << 2;
 }

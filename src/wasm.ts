@@ -198,6 +198,23 @@ export function setRate(ex: DesireExports, mant: number, shift: number): void {
 }
 
 /**
+ * First lane of part `part` of `parts` of a layer of P lanes (P a multiple of 4): the parts are
+ * whole 4-lane groups, as `laneStart` of assembly/layout.ts splits a layer into weight panels.
+ *
+ * @example 800 lanes in two panels, 1,000 in three
+ * ```ts
+ * import { deepEqual } from "node:assert/strict";
+ * import { laneStart } from "./wasm.ts";
+ *
+ * deepEqual([0, 1, 2].map((q) => laneStart(800, q, 2)), [0, 400, 800]);
+ * deepEqual([0, 1, 2, 3].map((q) => laneStart(1000, q, 3)), [0, 332, 664, 1000]);
+ * ```
+ */
+export function laneStart(P: number, part: number, parts: number): number {
+  return Math.floor(((P >> 2) * part) / parts) << 2;
+}
+
+/**
  * The module's matrix of linear layer l (master or forward weights, N_{l−1} × P_l words read at
  * weightsPtr(l) or forwardWeightsPtr(l)) as rows of P_l lanes: element i·P_l + j is the weight
  * from input i to neuron j. With `threads` > 1 the threaded build keeps every hidden layer's
@@ -210,9 +227,8 @@ export function matrixRows(p: IntParams, threads: number, l: number, raw: Int32A
   const np = l < p.L ? Math.max(1, threads) : 1;
   if (np === 1) return raw;
   const rows = new Int32Array(nIn * P);
-  const laneStart = (q: number) => Math.floor(((P >> 2) * q) / np) * 4;
   for (let q = 0; q < np; q++) {
-    const a = laneStart(q), w = laneStart(q + 1) - a, base = nIn * a;
+    const a = laneStart(P, q, np), w = laneStart(P, q + 1, np) - a, base = nIn * a;
     for (let i = 0; i < nIn; i++) {
       rows.set(raw.subarray(base + i * w, base + i * w + w), i * P + a);
     }

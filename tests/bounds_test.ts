@@ -1,6 +1,7 @@
 // The bound micro-kernels of bench/bounds.ts compute what they claim (each against a plain loop
 // written here), and runBounds returns the documented shape. Small sizes, no timing assertions.
 import assert from "node:assert/strict";
+import { laneStart as moduleLaneStart } from "../src/wasm.ts";
 import {
   type BoundsKernels,
   boundsLayout,
@@ -178,6 +179,18 @@ Deno.test("itemStart and laneStart split as assembly/layout.ts (halves of 4-lane
   assert.deepEqual([0, 1, 2].map((t) => itemStart(25, t, 2)), [0, 12, 25]);
   assert.deepEqual([0, 1, 2].map((t) => itemStart(1, t, 2)), [0, 0, 1]);
   assert.deepEqual([0, 1].map((t) => laneStart(800, t, 1)), [0, 800]);
+  // The workers' copy of laneStart is the module's (src/wasm.ts, which reads the panels).
+  for (let P = 4; P <= 1604; P += 4) {
+    for (let parts = 1; parts <= 4; parts++) {
+      for (let part = 0; part <= parts; part++) {
+        assert.equal(
+          laneStart(P, part, parts),
+          moduleLaneStart(P, part, parts),
+          `${P} ${part}/${parts}`,
+        );
+      }
+    }
+  }
 });
 
 Deno.test("panelLanes splits a layer at the forward's 32-lane chunks", () => {
