@@ -56,8 +56,8 @@ export const CFG_BYTES: i32 = 2048;
 // ---- layout table (i32 words after the configuration), written by init() ----
 export const LAY_BASE: i32 = CFG_BYTES;
 export const LAY_IMAGE: i32 = 0; //      u8[N0]
-export const LAY_CUR: i32 = 1; //        i32[T × Pmax]: prefix sums of the update rows (stdp.ts)
-export const LAY_UPD: i32 = 2; //        i32[T × Pmax]: per-step update rows U
+export const LAY_CUR: i32 = 1; //        T rows of LAY_UPD_ROW bytes: prefix sums of the update rows (stdp.ts)
+export const LAY_UPD: i32 = 2; //        T rows of LAY_UPD_ROW bytes: per-step update rows U
 export const LAY_OFF_KVEC: i32 = 3; //   offset in a thread area of i32[Pmax]: backward factors
 export const LAY_THREAD_BASE: i32 = 4; // per-thread scratch areas, THREADS of them; offset 0: u32[Pmax] active inputs
 export const LAY_OFF_ACTW: i32 = 5; //   offset in a thread area of u32[Pmax]: active input words
@@ -69,6 +69,8 @@ export const LAY_STAGE: i32 = 11; //     inference-only layout: i32[max N_{l−1
 export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of u32[32] plus rows, u32[32] minus rows, i32 saturations
 export const LAY_OFF_LIST: i32 = 12; //  offset in a thread area of the forward pass's step lists (see forward.ts)
 export const LAY_PART: i32 = 13; //     i64[THREADS × Pmax]: the backward pass's partial sums, one row per weight panel (desire.ts)
+export const LAY_UPD_ROW: i32 = 14; //  bytes of a row of LAY_UPD and LAY_CUR: THREADS regions of LAY_UPD_PART bytes
+export const LAY_UPD_PART: i32 = 15; // bytes of thread p's region of those rows (at p × it): its lanes of any layer
 export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
 export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
 export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] master weights, Q11.20, row i = input i

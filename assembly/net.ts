@@ -4,7 +4,7 @@ import {
   CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
   LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_OFF_ACTW, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC, LAY_OFF_LIST,
   LAY_THREAD_BASE, LAY_THREAD_BYTES, CFG_THREADS, CFG_INFER_ONLY, LAY_STAGE, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
-  LAY_KEEP, LAY_MASTER, LAY_PART, LAY_UPD, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
+  LAY_KEEP, LAY_MASTER, LAY_PART, LAY_UPD, LAY_UPD_PART, LAY_UPD_ROW, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
   CFG_SHAPE_HASH, shapeHash,
   setCfg, setLay, size, stride,
 } from "./layout";
@@ -55,13 +55,20 @@ export function initLayout(): i32 {
   p = align64(p);
   setLay(LAY_IMAGE, <usize>p);
   p = align64(p + <u64>stride(0));
-  setLay(LAY_CUR, <usize>p);
-  p = align64(p + <u64>T * <u64>pmax * 4);
-  setLay(LAY_UPD, <usize>p);
-  p = align64(p + <u64>T * <u64>pmax * 4);
   // One scratch area per thread: active inputs and words, groups, backward factors, misc.
   const nt = max(1, cfg(CFG_THREADS));
   if (nt > 64) return ERR_THREADS;
+  // Update and prefix rows: one region per thread, wide enough for its lanes of any layer
+  // (laneStart gives a part at most ⌈(P/4)/nt⌉ groups), so that a thread's update of one layer
+  // never writes where another thread still updates the layer before (no barrier between them).
+  const part = <u64>(((pmax >> 2) + nt - 1) / nt) << 4;
+  const row = part * <u64>nt;
+  setLay(LAY_UPD_PART, <usize>part);
+  setLay(LAY_UPD_ROW, <usize>row);
+  setLay(LAY_CUR, <usize>p);
+  p = align64(p + <u64>T * row);
+  setLay(LAY_UPD, <usize>p);
+  p = align64(p + <u64>T * row);
   const a4 = <u64>(pmax * 4 + 63) & ~(<u64>63);
   setLay(LAY_OFF_ACTW, <usize>a4);
   setLay(LAY_OFF_GROUPS, <usize>(2 * a4));

@@ -15,7 +15,7 @@
 
 import {
   CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_T, G_FRAC, LAY_OFF_ACTW, LAY_CUR, LAY_DESIRE, LAY_OFF_GROUPS, LAY_OFF_MISC, addSaturations,
-  LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_STAGE, LAY_UPD, LAY_WORDS, MASTER_FRAC, WMAX, cfg, inferOnly, laneStart, lay,
+  LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_STAGE, LAY_UPD, LAY_UPD_PART, LAY_UPD_ROW, LAY_WORDS, MASTER_FRAC, WMAX, cfg, inferOnly, laneStart, lay,
   panelBase, panelRowBytes, setCfg, size, stride, weightAddress,
 } from "./layout";
 import { STREAM_ROUND, currentKey, draw } from "./rng";
@@ -112,10 +112,11 @@ export function updateLayerSimd(l: i32, p: i32, np: i32, sc: usize): void {
   const ng = updateGroups(l, j0, j1, groups);
   if (ng == 0) return;
   const T = cfg(CFG_T);
-  const P = stride(l);
-  const rowBytes = <usize>P << 2;
-  // This thread's compacted rows start at its first lane, in the shared update and prefix buffers.
-  const upd = lay(LAY_UPD) + (<usize>j0 << 2), pre = lay(LAY_CUR) + (<usize>j0 << 2);
+  // Panel p's compacted rows: its region of the update and prefix rows (layout: net.ts). No other
+  // panel, of this layer or another, writes there.
+  const rowBytes = lay(LAY_UPD_ROW);
+  const region = <usize>p * lay(LAY_UPD_PART);
+  const upd = lay(LAY_UPD) + region, pre = lay(LAY_CUR) + region;
   const rows = updateRows(l, groups, ng, upd, rowBytes, mant, shift);
   if (rows == 0) return;
   const act = sc, actw = sc + lay(LAY_OFF_ACTW);

@@ -106,12 +106,11 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     }
     barrier(nt);
   }
-  // A barrier after each layer: the update and prefix rows of the next layer reuse the same
-  // buffers with another stride.
-  for (let l = 1; l < L; l++) {
-    updateLayerSimd(l, tid, nt, sc);
-    barrier(nt);
-  }
+  // Each thread updates its panel of every hidden layer, one layer after the other, in update rows
+  // of its own (layout: net.ts), so the layers need no barrier between them; the one after the
+  // last keeps the next step from changing what a thread still reads.
+  for (let l = 1; l < L; l++) updateLayerSimd(l, tid, nt, sc);
+  if (L > 1) barrier(nt);
   return cfg(CFG_RESULT);
 }
 
