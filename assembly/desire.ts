@@ -34,17 +34,19 @@ export function outputDesire(label: i32): void {
 }
 
 /**
- * Backward factors k_j of layer l (see above); padding lanes 0. Writes the byte offsets of the
- * 4-lane groups holding a non-zero factor to `groups`; returns their number.
+ * Backward factors k_j of layer l (see above) for the lanes j0 ≤ j < j1 (multiples of 4; all
+ * lanes by default); padding lanes 0. Writes the byte offsets of the 4-lane groups holding a
+ * non-zero factor to `groups`; returns their number. Reads only those lanes' desires.
  */
-export function backwardFactors(l: i32, kvec: usize, groups: usize): i32 {
-  const P = stride(l);
+export function backwardFactors(
+  l: i32, kvec: usize, groups: usize, j0: i32 = 0, j1: i32 = stride(l),
+): i32 {
   const n = cfg(CFG_N);
   const des = lay(LAY_DESIRE + l);
   const keep = lay(LAY_KEEP + l);
   const words = lay(LAY_WORDS + l);
   let ng: i32 = 0;
-  for (let j = 0; j < P; j++) {
+  for (let j = j0; j < j1; j++) {
     const o = <usize>j << 2;
     const dj = load<i32>(des + o);
     let k: i32 = 0;
@@ -150,17 +152,16 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
  * The threaded form of backwardLayerSimd for a layer in weight panels (l < L), first half: thread
  * p of np sums, for every input i of layer l − 1 the update needs (all of them unless `needed`),
  * the products over the factor groups of its own panel only, S_i^p, into row p of the partial
- * sums (LAY_PART, i64). It reads no other thread's weights. After a barrier backwardFinish adds
- * the np rows: the same exact i64 sums as backwardLayerSimd's, so the same desires.
+ * sums (LAY_PART, i64). It reads no other thread's weights, and of layer l's desires only its
+ * panel's. After a barrier backwardFinish adds the np rows: the same exact i64 sums as
+ * backwardLayerSimd's, so the same desires.
  */
 export function backwardPartial(l: i32, p: i32, np: i32, sc: usize, needed: bool): void {
   const P = stride(l);
   const nIn = size(l - 1);
   const kvec = sc + lay(LAY_OFF_KVEC);
   const groups = sc + lay(LAY_OFF_GROUPS);
-  const ng = backwardFactors(l, kvec, groups);
-  const a0 = <u32>laneStart(P, p, np) << 2, a1 = <u32>laneStart(P, p + 1, np) << 2;
-  const g0 = firstGroupAt(groups, ng, 0, a0), g1 = firstGroupAt(groups, ng, g0, a1);
+  const g0 = 0, g1 = backwardFactors(l, kvec, groups, laneStart(P, p, np), laneStart(P, p + 1, np));
   const fwd = panelBase(lay(LAY_FWD + l), l, p, np);
   const wrow = panelRowBytes(l, p, np);
   const part = lay(LAY_PART) + <usize>p * <usize>stride(l - 1) * 8;

@@ -30,15 +30,19 @@ import {
   stepMask, stride,
 } from "./layout";
 
-/** Collects the inputs of layer l that spike at least once: returns their count. */
+/**
+ * Collects the inputs i0 ≤ i < i1 of layer l (all of them by default) that spike at least once:
+ * returns their count.
+ */
 // @ts-ignore: decorator
-@inline export function activeInputs(l: i32, act: usize, actw: usize): i32 {
-  const nIn = size(l - 1);
+@inline export function activeInputs(
+  l: i32, act: usize, actw: usize, i0: i32 = 0, i1: i32 = size(l - 1),
+): i32 {
   const src = lay(LAY_WORDS + l - 1);
   const sh: u32 = l > 1 ? 1 : 0;
   const mask = stepMask();
   let na: i32 = 0;
-  for (let i = 0; i < nIn; i++) {
+  for (let i = i0; i < i1; i++) {
     const w = (load<u32>(src + (<usize>i << 2)) << sh) & mask;
     if (w != 0) {
       store<u32>(act + (<usize>na << 2), <u32>i);

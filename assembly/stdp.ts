@@ -95,14 +95,18 @@ function updateRows(
 
 /**
  * Applies layer l's update to the master weights of the neurons of weight panel p of np (see
- * panels in layout.ts; p = 0 of 1: all of them) and rewrites their forward copy (SIMD). Only
+ * panels in layout.ts; p = 0 of 1: all of them) from the inputs i0 ≤ i < i1 (all by default) and
+ * rewrites their forward copy (SIMD). The update rows go to region `region` of the update and
+ * prefix rows (layout: net.ts; the calling thread's, p by default). Only
  * the 4-lane groups with a neuron that updates are visited: their update rows
  * are built compacted (updateRows), so zeroing, prefix sums and row sums touch only them.
  * An input's change Σ_{s ∈ b_i} U[s] is either summed row by row, or, when its spikes come in
  * fewer runs than rows, from the prefix sums C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e] of
  * C[e] − C[a−1]. Exact integer sums either way: the choice only saves work.
  */
-export function updateLayerSimd(l: i32, p: i32, np: i32, sc: usize): void {
+export function updateLayerSimd(
+  l: i32, p: i32, np: i32, sc: usize, region: i32 = p, i0: i32 = 0, i1: i32 = size(l - 1),
+): void {
   const j0 = laneStart(stride(l), p, np), j1 = laneStart(stride(l), p + 1, np);
   if (j0 == j1) return;
   const mant = <u64>(<u32>cfg(CFG_LR_MANT) & 0xffffff); // < 2^24 by construction
@@ -115,12 +119,12 @@ export function updateLayerSimd(l: i32, p: i32, np: i32, sc: usize): void {
   // Panel p's compacted rows: its region of the update and prefix rows (layout: net.ts). No other
   // panel, of this layer or another, writes there.
   const rowBytes = lay(LAY_UPD_ROW);
-  const region = <usize>p * lay(LAY_UPD_PART);
-  const upd = lay(LAY_UPD) + region, pre = lay(LAY_CUR) + region;
+  const at = <usize>region * lay(LAY_UPD_PART);
+  const upd = lay(LAY_UPD) + at, pre = lay(LAY_CUR) + at;
   const rows = updateRows(l, groups, ng, upd, rowBytes, mant, shift);
   if (rows == 0) return;
   const act = sc, actw = sc + lay(LAY_OFF_ACTW);
-  const na = activeInputs(l, act, actw);
+  const na = activeInputs(l, act, actw, i0, i1);
   // Weight (i, j) of this panel is at master + i·wrow + 4j (and fwd + i·wrow + 4j).
   const master = panelBase(lay(LAY_MASTER + l), l, p, np), fwd = panelBase(lay(LAY_FWD + l), l, p, np);
   const wrow = panelRowBytes(l, p, np);

@@ -9,8 +9,8 @@
 
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, itemStart, panelRowBytes, scratch, setCfg,
-  size, threads, inferOnly,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, laneStart, panelRowBytes, scratch, setCfg,
+  size, stride, threads, inferOnly,
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
 import { forwardLayerSimd, outputCounts } from "./forward";
@@ -80,37 +80,46 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);
     barrier(nt);
   }
-  // The output layer is small (10 neurons): thread 0 alone runs its forward pass, the counts,
-  // the output desire, its backward pass and its update, which saves three barriers a step.
+  // The output layer is small (10 neurons): thread 0 alone runs its forward pass, the counts and
+  // the output desire.
   if (tid == 0) {
     forwardLayerSimd(L, train, 0, 1, sc);
     setCfg(CFG_RESULT, outputCounts());
-    if (train) {
-      outputDesire(label);
-      if (L >= 2) backwardLayerSimd(L, 0, size(L - 1), sc, L == 2);
-      updateLayerSimd(L, 0, 1, sc);
-    }
+    if (train) outputDesire(label);
   }
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
   barrier(nt);
+  // From here on every thread computes the desires of the neurons in its own lanes of each
+  // hidden layer (the lanes of its weight panels): the update of its panel and the partial sums
+  // of the layer below read no other desires, so no barrier is needed between them. First the
+  // output layer's backward pass and its update, split by its inputs.
+  if (L >= 2) {
+    const n = size(L - 1), P = stride(L - 1);
+    const i0 = min(laneStart(P, tid, nt), n), i1 = min(laneStart(P, tid + 1, nt), n);
+    backwardLayerSimd(L, i0, i1, sc, L == 2);
+    updateLayerSimd(L, 0, 1, sc, tid, i0, i1);
+  } else if (tid == 0) {
+    updateLayerSimd(L, 0, 1, sc);
+  }
   for (let l = L - 1; l >= 2; l--) {
     // Hidden layers are in weight panels: each thread sums over its own panel for every input,
-    // then, after a barrier, adds the partial sums of its share of the inputs.
-    const n = size(l - 1);
+    // then, after a barrier, adds the partial sums of the inputs in its own lanes of layer l − 1.
+    const n = size(l - 1), P = stride(l - 1);
     if (nt > 1) {
       backwardPartial(l, tid, nt, sc, l == 2);
       barrier(nt);
-      backwardFinish(l, nt, itemStart(n, tid, nt), itemStart(n, tid + 1, nt), l == 2);
+      backwardFinish(l, nt, min(laneStart(P, tid, nt), n), min(laneStart(P, tid + 1, nt), n), l == 2);
+      // The next layer's partial sums reuse the rows this one's sums are still read from.
+      if (l > 2) barrier(nt);
     } else {
       backwardLayerSimd(l, 0, n, sc, l == 2);
     }
-    barrier(nt);
   }
   // Each thread updates its panel of every hidden layer, one layer after the other, in update rows
   // of its own (layout: net.ts), so the layers need no barrier between them; the one after the
   // last keeps the next step from changing what a thread still reads.
   for (let l = 1; l < L; l++) updateLayerSimd(l, tid, nt, sc);
-  if (L > 1) barrier(nt);
+  barrier(nt);
   return cfg(CFG_RESULT);
 }
 

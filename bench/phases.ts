@@ -11,11 +11,14 @@
  * N-thread MNIST network (784-1600-800-10, Kaiming seed 0, lr 1e-5, epoch-0 shuffle) in
  * alternating blocks of B samples, so that the machine's drifting speed hits both alike, and
  * prints µs per sample of every phase (the first block of each is a warm-up and not counted).
- * Work phases (enc, fwd, out, bwd, upd1, upd2) are the kernels; "wait" phases are barriers
- * (the time a thread waits for the slowest); "between" is the time from the end of one step
- * to the start of the next (host work on thread 0, waiting for the next step on the others).
- * With threads, the hidden backward pass is split further: bwdP is its partial sums, bwdW the
- * barrier after them, and bwd what follows (the sums of the partials).
+ * Work phases are the kernels: enc (dropout, encoding), fwd (hidden layers), out (thread 0 alone:
+ * the output layer's forward pass, counts and desire), outB (the output layer's backward pass
+ * and update, each thread for its lanes of the layer below), bwd (the hidden backward passes),
+ * upd1 and upd2 (the hidden updates: the first layer's, then the others'). "wait" phases are
+ * barriers (the time a thread waits for the slowest); "between" is the time from the end of one
+ * step to the start of the next (host work on thread 0, waiting for the next step on the
+ * others). With threads, the hidden backward pass is split further: bwdP is its partial sums,
+ * bwdW the barrier after them, and bwd what follows (the sums of the partials).
  *
  * @module
  */
@@ -94,12 +97,16 @@ const marks: [string, string][] = [
     "  mark(tid, 4);\n  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n  mark(tid, 5);\n",
   ],
   [
-    "backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n    barrier(nt);\n",
-    "backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n    mark(tid, 6);\n    barrier(nt);\n    mark(tid, 7);\n",
+    "  } else if (tid == 0) {\n    updateLayerSimd(L, 0, 1, sc);\n  }\n",
+    "  } else if (tid == 0) {\n    updateLayerSimd(L, 0, 1, sc);\n  }\n  mark(tid, 14);\n",
   ],
   [
-    "updateLayerSimd(l, tid, nt, sc);\n    barrier(nt);\n",
-    "updateLayerSimd(l, tid, nt, sc);\n    mark(tid, 8 + 2 * min(l - 1, 1));\n    barrier(nt);\n    mark(tid, 9 + 2 * min(l - 1, 1));\n",
+    "      backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n  }\n",
+    "      backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n    mark(tid, 6);\n  }\n",
+  ],
+  [
+    "  for (let l = 1; l < L; l++) updateLayerSimd(l, tid, nt, sc);\n  barrier(nt);\n",
+    "  for (let l = 1; l < L; l++) {\n    updateLayerSimd(l, tid, nt, sc);\n    mark(tid, 8 + 2 * min(l - 1, 1));\n  }\n  barrier(nt);\n  mark(tid, 11);\n",
   ],
 ];
 marks.push([
@@ -187,24 +194,25 @@ for (const net of nets) await net.close();
 await Deno.remove(tmp, { recursive: true });
 
 const N = (B - 1) * (rounds - 1);
-const names = [
-  "enc",
-  "wait",
-  "fwd",
-  "wait",
-  "out",
-  "wait",
-  "bwd",
-  "wait",
-  "upd1",
-  "wait",
-  "upd2",
-  "wait",
-  "bwdP",
-  "bwdW",
+// Phase words in step order (word: name); words 7 and 9 are no longer marked.
+const phases: [number, string][] = [
+  [0, "enc"],
+  [1, "wait"],
+  [2, "fwd"],
+  [3, "wait"],
+  [4, "out"],
+  [5, "wait"],
+  [14, "outB"],
+  [12, "bwdP"],
+  [13, "bwdW"],
+  [6, "bwd"],
+  [8, "upd1"],
+  [10, "upd2"],
+  [11, "wait"],
+  [15, "between"],
 ];
-const cols = [...names.map((_, k) => k), 15];
-const head = ["", "µs/sample", ...names, "between"];
+const cols = phases.map(([k]) => k);
+const head = ["", "µs/sample", ...phases.map(([, name]) => name)];
 const rows: string[][] = [];
 for (let n = 0; n < 2; n++) {
   const threads = n === 0 ? 1 : nt;
@@ -228,5 +236,5 @@ console.log(
 console.log(line(head));
 for (const r of rows) console.log(line(r));
 console.log(
-  "phases in µs per sample (upd2 holds every update after the first layer's; 'wait' is the barrier after the phase before it)",
+  "phases in µs per sample (upd2 holds every update after the first layer's; 'wait' is the barrier after the phase before it; with 1 thread, bwd holds the whole hidden backward pass)",
 );

@@ -13,61 +13,74 @@ Deno.test("Network with 1, 2 and 3 threads trains bit-identical weights", async 
   const data = await loadDataset("mnist");
   const order = shuffledOrder(5, 0, 60000);
   const N = 150, M = 100;
-  let reference: { weights: Int32Array[]; predictions: number[]; counts: number[] } | undefined;
   // spins 1: a waiting thread sleeps in atomic.wait at once, at every barrier (config word SPINS).
   const cases = [{ threads: 1 }, { threads: 2 }, { threads: 3 }, { threads: 2, spins: 1 }, {
     threads: 3,
     spins: 1,
   }];
-  for (const { threads, spins } of cases) {
-    await t.step(`${threads} thread(s)${spins ? ", sleeping at every barrier" : ""}`, async () => {
-      const net = await Network.create(config, 5, undefined, { threads });
-      try {
-        assert.equal(net.threads, threads);
-        if (spins) {
-          new Int32Array(net.exports.memory.buffer, net.exports.configPtr())[CFG.SPINS] = spins;
-        }
-        net.setLearningRate(1e-4);
-        const start = net.weights(1);
-        const predictions: number[] = [];
-        for (let k = 0; k < N; k++) {
-          const s = order[k];
-          const img = data.train.images.subarray(784 * s, 784 * s + 784);
-          predictions.push(net.trainSample(img, data.train.labels[s], 0, k));
-        }
-        const counts: number[] = [];
-        for (let s = 0; s < M; s++) {
-          predictions.push(net.infer(data.test.images.subarray(784 * s, 784 * s + 784)));
-          counts.push(...net.counts);
-        }
-        const weights = [1, 2, 3].map((l) => net.weights(l));
-        assert.equal(net.saturations, 0);
-        const now = { weights, predictions, counts };
-        if (!reference) {
-          reference = now;
-          // Alive: the weights moved and the network predicts.
-          let changed = 0;
-          for (let k = 0; k < start.length; k++) changed += start[k] !== weights[0][k] ? 1 : 0;
-          assert.ok(changed > start.length * 0.01, `only ${changed} weights of layer 1 changed`);
-          assert.ok(new Set(predictions).size > 3, "predictions are all alike");
-          return;
-        }
-        const ref: { weights: Int32Array[]; predictions: number[]; counts: number[] } = reference;
-        for (let l = 0; l < 3; l++) {
-          const a: Int32Array = ref.weights[l], b: Int32Array = weights[l];
-          const k = a.findIndex((v, i) => v !== b[i]);
-          assert.equal(
-            k,
-            -1,
-            `layer ${l + 1} weight ${k}: 1 thread ${a[k]}, ${threads} threads ${b[k]}`,
-          );
-        }
-        assert.deepEqual(predictions, ref.predictions);
-        assert.deepEqual(counts, ref.counts);
-      } finally {
-        await net.close();
-      }
-    });
+  // One hidden layer, two, and three (whose backward passes follow one another), with sizes that
+  // split unevenly into panels.
+  const shapes = [config.sizes, [784, 68, 10], [784, 96, 52, 36, 10]];
+  for (const sizes of shapes) {
+    let reference: { weights: Int32Array[]; predictions: number[]; counts: number[] } | undefined;
+    const L = sizes.length - 1;
+    for (const { threads, spins } of cases) {
+      await t.step(
+        `${sizes.join("-")}, ${threads} thread(s)${spins ? ", sleeping at every barrier" : ""}`,
+        async () => {
+          const net = await Network.create({ ...config, sizes }, 5, undefined, { threads });
+          try {
+            assert.equal(net.threads, threads);
+            if (spins) {
+              new Int32Array(net.exports.memory.buffer, net.exports.configPtr())[CFG.SPINS] = spins;
+            }
+            net.setLearningRate(1e-4);
+            const start = net.weights(1);
+            const predictions: number[] = [];
+            for (let k = 0; k < N; k++) {
+              const s = order[k];
+              const img = data.train.images.subarray(784 * s, 784 * s + 784);
+              predictions.push(net.trainSample(img, data.train.labels[s], 0, k));
+            }
+            const counts: number[] = [];
+            for (let s = 0; s < M; s++) {
+              predictions.push(net.infer(data.test.images.subarray(784 * s, 784 * s + 784)));
+              counts.push(...net.counts);
+            }
+            const weights = Array.from({ length: L }, (_, k) => net.weights(k + 1));
+            assert.equal(net.saturations, 0);
+            const now = { weights, predictions, counts };
+            if (!reference) {
+              reference = now;
+              // Alive: the weights moved and the network predicts.
+              let changed = 0;
+              for (let k = 0; k < start.length; k++) changed += start[k] !== weights[0][k] ? 1 : 0;
+              assert.ok(
+                changed > start.length * 0.01,
+                `only ${changed} weights of layer 1 changed`,
+              );
+              assert.ok(new Set(predictions).size > 3, "predictions are all alike");
+              return;
+            }
+            const ref: { weights: Int32Array[]; predictions: number[]; counts: number[] } =
+              reference;
+            for (let l = 0; l < L; l++) {
+              const a: Int32Array = ref.weights[l], b: Int32Array = weights[l];
+              const k = a.findIndex((v, i) => v !== b[i]);
+              assert.equal(
+                k,
+                -1,
+                `layer ${l + 1} weight ${k}: 1 thread ${a[k]}, ${threads} threads ${b[k]}`,
+              );
+            }
+            assert.deepEqual(predictions, ref.predictions);
+            assert.deepEqual(counts, ref.counts);
+          } finally {
+            await net.close();
+          }
+        },
+      );
+    }
   }
 });
 
