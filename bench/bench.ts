@@ -1181,11 +1181,10 @@ interface DatasetReport {
 /**
  * µs per sample, in the kernel table, of what assembly/threads.ts runs on thread 0 alone in a
  * training step of an L-layer network: dropout and encoding, forward L, counts and output
- * desire, backward L and update L.
+ * desire (the output layer's backward pass and update are split between the threads).
  */
 function serialMicros(k: KernelResult, L: number): number | undefined {
-  const names = ["dropout + encode", `forward ${L}`, "counts + output desire", `update ${L}`];
-  if (L >= 2) names.push(`backward ${L}`);
+  const names = ["dropout + encode", `forward ${L}`, "counts + output desire"];
   let seconds = 0;
   for (const name of names) {
     const row = k.rows.find((x) => x.kernel === name);
@@ -1661,7 +1660,7 @@ function humanReport(
           u2: us("update 2"),
         },
         // What assembly/threads.ts runs on thread 0 alone: dropout and encoding, the output
-        // layer's forward pass, counts and desire, backward pass and update.
+        // layer's forward pass, counts and desire.
         serialMicros: serialMicros(k, mn.config.sizes.length - 1),
         trainSampleMicros: k.trainSampleSeconds === undefined
           ? undefined

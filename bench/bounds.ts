@@ -1777,8 +1777,8 @@ export interface FormatOptions {
   kernelMicros?: Partial<Record<"f1" | "f2" | "b2" | "u1" | "u2", number>>;
   /**
    * µs per training sample of the work thread 0 runs alone in the threaded step
-   * (assembly/threads.ts: dropout and encoding; the output layer's forward pass, counts, desire,
-   * backward pass and update), from the bench's kernel table, and `trainSampleMicros`, µs per
+   * (assembly/threads.ts: dropout and encoding; the output layer's forward pass, counts and
+   * desire), from the bench's kernel table, and `trainSampleMicros`, µs per
    * sample of trainSample() on the same samples. With both, the two-thread bounds count that
    * work as serial: it gains nothing from a second thread.
    */
@@ -2207,7 +2207,7 @@ function verdicts(
         (sh > 0
           ? ` (at most ${(100 * (1 - sh)).toFixed(0)} %: thread 0 alone runs ${
             (100 * sh).toFixed(1)
-          } % of trainSample(), dropout, encoding and the output layer)`
+          } % of trainSample(): dropout, encoding, the output layer's forward pass and desire)`
           : "") +
         `, so 2 / 1 ≤ ${cap.toFixed(2)} × → ${
           cap >= TARGETS.train2Ratio ? "allowed" : "RULED OUT in this order"
