@@ -58,10 +58,11 @@ export function initLayout(): i32 {
   // One scratch area per thread: active inputs and words, groups, backward factors, misc.
   const nt = max(1, cfg(CFG_THREADS));
   if (nt > 64) return ERR_THREADS;
-  // Update and prefix rows: one region per thread, wide enough for its lanes of any layer
-  // (laneStart gives a part at most ⌈(P/4)/nt⌉ groups), so that a thread's update of one layer
+  // Update and prefix rows: one region per thread, wide enough for its lanes of any hidden layer
+  // (laneStart gives a part at most ⌈(P/4)/nt⌉ groups) and for all of the output layer's (each
+  // thread updates the output weights of its own inputs), so that a thread's update of one layer
   // never writes where another thread still updates the layer before (no barrier between them).
-  const part = <u64>(((pmax >> 2) + nt - 1) / nt) << 4;
+  const part = <u64>max(((pmax >> 2) + nt - 1) / nt, stride(L) >> 2) << 4;
   const row = part * <u64>nt;
   setLay(LAY_UPD_PART, <usize>part);
   setLay(LAY_UPD_ROW, <usize>row);
