@@ -57,6 +57,15 @@ export function barrier(nt: i32): void {
 }
 
 /**
+ * First (i0) or end (i1, with part + 1) of thread `part`'s own lanes of a layer of n neurons and
+ * stride P, clipped to the real neurons: the neurons whose desires that thread computes.
+ */
+// @ts-ignore: decorator
+@inline function ownLane(P: i32, n: i32, part: i32, nt: i32): i32 {
+  return min(laneStart(P, part, nt), n);
+}
+
+/**
  * Thread tid's part of one step (train: dropout, forward, desire, backward, update; otherwise
  * the evaluation forward pass). Returns the prediction (class or −1 on a tie) on thread 0.
  */
@@ -95,7 +104,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   // output layer's backward pass and its update, split by its inputs.
   if (L >= 2) {
     const n = size(L - 1), P = stride(L - 1);
-    const i0 = min(laneStart(P, tid, nt), n), i1 = min(laneStart(P, tid + 1, nt), n);
+    const i0 = ownLane(P, n, tid, nt), i1 = ownLane(P, n, tid + 1, nt);
     backwardLayerSimd(L, i0, i1, sc, L == 2);
     updateLayerSimd(L, 0, 1, sc, tid, i0, i1);
   } else if (tid == 0) {
@@ -108,7 +117,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     if (nt > 1) {
       backwardPartial(l, tid, nt, sc, l == 2);
       barrier(nt);
-      backwardFinish(l, nt, min(laneStart(P, tid, nt), n), min(laneStart(P, tid + 1, nt), n), l == 2);
+      backwardFinish(l, nt, ownLane(P, n, tid, nt), ownLane(P, n, tid + 1, nt), l == 2);
       // The next layer's partial sums reuse the rows this one's sums are still read from.
       if (l > 2) barrier(nt);
     } else {

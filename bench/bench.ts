@@ -1178,22 +1178,6 @@ interface DatasetReport {
   memoryRun?: MemoryRun;
 }
 
-/**
- * µs per sample, in the kernel table, of what assembly/threads.ts runs on thread 0 alone in a
- * training step of an L-layer network: dropout and encoding, forward L, counts and output
- * desire (the output layer's backward pass and update are split between the threads).
- */
-function serialMicros(k: KernelResult, L: number): number | undefined {
-  const names = ["dropout + encode", `forward ${L}`, "counts + output desire"];
-  let seconds = 0;
-  for (const name of names) {
-    const row = k.rows.find((x) => x.kernel === name);
-    if (!row) return undefined;
-    seconds += row.seconds;
-  }
-  return (1e6 * seconds) / k.samples;
-}
-
 /** Median samples/s of thread run x over that of 1 thread: training and inference. */
 function speedups(r: DatasetReport, x: ThreadRun): { train: number; infer: number } {
   return {
@@ -1660,8 +1644,13 @@ function humanReport(
           u2: us("update 2"),
         },
         // What assembly/threads.ts runs on thread 0 alone: dropout and encoding, the output
-        // layer's forward pass, counts and desire.
-        serialMicros: serialMicros(k, mn.config.sizes.length - 1),
+        // layer's forward pass, counts and desire (undefined if a row is missing).
+        serialMicros: [
+          "dropout + encode",
+          `forward ${mn.config.sizes.length - 1}`,
+          "counts + output desire",
+        ]
+          .map(us).reduce((a, b) => (a === undefined || b === undefined ? undefined : a + b), 0),
         trainSampleMicros: k.trainSampleSeconds === undefined
           ? undefined
           : (1e6 * k.trainSampleSeconds) / k.samples,
