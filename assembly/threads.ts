@@ -28,8 +28,10 @@ import { setSampleKey } from "./rng";
  * Waking a sleeping thread costs tens of microseconds, so a waiting thread polls for a while
  * first; but on a loaded machine the thread it waits for may have lost its core, and a long
  * poll then burns the time that thread needs. Measured on 2 cores, MNIST training with 2
- * threads: with other processes running, 2000 polls train 1.5–2× faster than 200000 (about a
- * millisecond, the first choice); on an idle machine the two are alike (bench/RESULTS.md).
+ * threads (bench/RESULTS.md, 2026-11-29): 10000 and 50000 polls train 1.05× and 1.08× as fast
+ * as 2000 on an idle machine, 0.93× and 0.77× as fast with one other busy process. So the
+ * default is the safe one, and the Deno host (src/spin_tuner.ts) measures which is faster where
+ * it runs and sets CFG_SPINS.
  */
 const SPINS: i32 = 2000;
 

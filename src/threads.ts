@@ -11,6 +11,7 @@
  */
 import { CFG, configure, type DesireExports } from "./wasm.ts";
 import type { IntParams } from "./params.ts";
+import { SpinTuner } from "./spin_tuner.ts";
 
 /** URL of the threaded build (shared, imported memory). */
 export const WASM_MT_URL: URL = new URL("../desire-mt.wasm", import.meta.url);
@@ -36,6 +37,11 @@ export class ThreadPool {
   #done: Promise<unknown>[];
   #words: Int32Array;
   #closed = false;
+  /** Poll counts before sleeping, chosen online: evaluation steps [0], training steps [1]. */
+  #tuners: [SpinTuner, SpinTuner] | undefined;
+  #lastMode = -1;
+  /** What the tuners last wrote to the SPINS word (another value there: someone else set it). */
+  #spins = 0;
 
   private constructor(
     ex: DesireExports,
@@ -48,6 +54,8 @@ export class ThreadPool {
     this.#workers = workers;
     this.#done = done;
     this.#words = new Int32Array(ex.memory.buffer, ex.configPtr(), 128);
+    this.#spins = this.#words[CFG.SPINS];
+    if (threads > 1) this.#tuners = [new SpinTuner(), new SpinTuner()];
   }
 
   /** Instantiates the threaded build, configures `p` for `threads` threads, starts the workers. */
@@ -97,6 +105,16 @@ export class ThreadPool {
   /** Runs one step on all threads: mode 1 trains on `label`, mode 0 evaluates. */
   step(mode: 0 | 1, label: number, epoch: number, index: number): number {
     const w = this.#words;
+    if (this.#tuners) {
+      // The poll count of this step (spin_tuner.ts), unless something else wrote the word.
+      if (w[CFG.SPINS] !== this.#spins) this.#tuners = undefined;
+      else {
+        const tuner = this.#tuners[mode];
+        if (mode !== this.#lastMode) tuner.interrupt();
+        this.#lastMode = mode;
+        w[CFG.SPINS] = this.#spins = tuner.next();
+      }
+    }
     w[CFG.ARG_MODE] = mode;
     w[CFG.ARG_LABEL] = label;
     w[CFG.ARG_EPOCH] = epoch | 0;

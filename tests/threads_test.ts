@@ -6,6 +6,7 @@ import { loadDataset } from "../src/datasets.ts";
 import { shuffledOrder } from "../src/rng.ts";
 import { defaultConfig } from "../src/params.ts";
 import { CFG } from "../src/wasm.ts";
+import { SPIN_CANDIDATES } from "../src/spin_tuner.ts";
 
 const config = defaultConfig([784, 300, 100, 10], 0.05, 0.3);
 
@@ -50,6 +51,14 @@ Deno.test("Network with 1, 2 and 3 threads trains bit-identical weights", async 
             }
             const weights = Array.from({ length: L }, (_, k) => net.weights(k + 1));
             assert.equal(net.saturations, 0);
+            if (threads > 1) {
+              // The host's poll-count tuner (src/spin_tuner.ts) writes the word, unless something
+              // else set it.
+              const word =
+                new Int32Array(net.exports.memory.buffer, net.exports.configPtr())[CFG.SPINS];
+              if (spins) assert.equal(word, spins);
+              else assert.ok(SPIN_CANDIDATES.includes(word), `SPINS word ${word}`);
+            }
             const now = { weights, predictions, counts };
             if (!reference) {
               reference = now;
