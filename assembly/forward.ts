@@ -278,7 +278,7 @@ function forwardChunk4(
  * unit, or −1 when all `units` are taken.
  */
 // @ts-ignore: decorator
-@inline function takeUnit(claim: usize, units: i32, back: bool): i32 {
+@inline export function takeUnit(claim: usize, units: i32, back: bool): i32 {
   while (true) {
     const v = atomic.load<i32>(claim);
     const lo = v & 0xffff, hi = v >>> 16;

@@ -47,6 +47,7 @@ export const CFG_RESULT: i32 = 124; //   runSample result (prediction)
 export const CFG_INFER_ONLY: i32 = 125; // non-zero: inference only (no master weights, no training)
 export const CFG_SPINS: i32 = 126; //    threaded build: polls before a waiting thread sleeps (0: the default)
 export const CFG_CLAIM: i32 = 160; //   + 2l + p (l 1..15, p 0..1): threaded build, 2 threads: claims of panel p's forward units in layer l (module-written)
+export const CFG_UCLAIM: i32 = 160; //  + p (p 0..1; CLAIM's l = 0): claims of panel p's update units of the last hidden layer (threads.ts)
 /** Byte offsets inside the block. */
 export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
 export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c
@@ -66,7 +67,7 @@ export const LAY_END: i32 = 7; //        first byte after the layout
 export const LAY_OFF_GROUPS: i32 = 8; // offset in a thread area of u32[Pmax/4]: 4-lane groups a kernel visits
 export const LAY_THREAD_BYTES: i32 = 9; // bytes of one thread area
 export const LAY_STAGE: i32 = 11; //     inference-only layout: i32[max N_{l−1}·N_l] where the host writes weights to import
-export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of u32[32] plus rows, u32[32] minus rows, i32 saturations
+export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of u32[32] plus rows, u32[32] minus rows, i32 saturations, update state (stdp.ts), ready word (threads.ts)
 export const LAY_OFF_LIST: i32 = 12; //  offset in a thread area of the forward pass's step lists (see forward.ts)
 export const LAY_PART: i32 = 13; //     i64[THREADS × Pmax]: the backward pass's partial sums, one row per weight panel (desire.ts)
 export const LAY_UPD_ROW: i32 = 14; //  bytes of a row of LAY_UPD and LAY_CUR: THREADS regions of LAY_UPD_PART bytes

@@ -93,47 +93,43 @@ function updateRows(
   return rows;
 }
 
+/** Byte offsets in a thread's misc area (LAY_OFF_MISC) of what updatePrepare leaves for updateApply. */
+const MISC_NG: usize = 260; //   i32: groups listed
+const MISC_ROWS: usize = 264; // u32: mask of the update rows that are not all zero
+const MISC_NA: usize = 268; //   i32: active inputs listed (0: nothing to apply)
+
 /**
- * Applies layer l's update to the master weights of the neurons of weight panel p of np (see
- * panels in layout.ts; p = 0 of 1: all of them) from the inputs i0 ≤ i < i1 (all by default) and
- * rewrites their forward copy (SIMD). The update rows go to region `region` of the update and
- * prefix rows (layout: net.ts; the calling thread's, p by default). Only
- * the 4-lane groups with a neuron that updates are visited: their update rows
- * are built compacted (updateRows), so zeroing, prefix sums and row sums touch only them.
- * An input's change Σ_{s ∈ b_i} U[s] is either summed row by row, or, when its spikes come in
- * fewer runs than rows, from the prefix sums C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e] of
- * C[e] − C[a−1]. Exact integer sums either way: the choice only saves work.
+ * First half of layer l's update of the neurons of weight panel p of np (see panels in layout.ts;
+ * p = 0 of 1: all of them) from the inputs i0 ≤ i < i1: lists the 4-lane groups with a neuron
+ * that updates (in `sc`'s groups), builds their compacted update rows and prefix sums in region
+ * `region` of the update and prefix rows (layout: net.ts; the calling thread's, p by default;
+ * no other panel, of this layer or another, writes there), and lists the active inputs (in `sc`'s
+ * active lists). Returns the number of active inputs for updateApply, 0 when nothing changes; that
+ * number and what updateApply needs besides are left in `sc`'s misc area, so another thread can
+ * apply some of the inputs (threads.ts).
  */
-export function updateLayerSimd(
+export function updatePrepare(
   l: i32, p: i32, np: i32, sc: usize, region: i32 = p, i0: i32 = 0, i1: i32 = size(l - 1),
-): void {
+): i32 {
+  const misc = sc + lay(LAY_OFF_MISC);
+  store<i32>(misc + MISC_NA, 0);
   const j0 = laneStart(stride(l), p, np), j1 = laneStart(stride(l), p + 1, np);
-  if (j0 == j1) return;
+  if (j0 == j1) return 0;
   const mant = <u64>(<u32>cfg(CFG_LR_MANT) & 0xffffff); // < 2^24 by construction
   const shift = cfg(CFG_LR_SHIFT);
-  if (mant == 0 || shift < 1 || shift > 62) return;
+  if (mant == 0 || shift < 1 || shift > 62) return 0;
   const groups = sc + lay(LAY_OFF_GROUPS);
   const ng = updateGroups(l, j0, j1, groups);
-  if (ng == 0) return;
+  if (ng == 0) return 0;
   const T = cfg(CFG_T);
-  // Panel p's compacted rows: its region of the update and prefix rows (layout: net.ts). No other
-  // panel, of this layer or another, writes there.
   const rowBytes = lay(LAY_UPD_ROW);
   const at = <usize>region * lay(LAY_UPD_PART);
   const upd = lay(LAY_UPD) + at, pre = lay(LAY_CUR) + at;
   const rows = updateRows(l, groups, ng, upd, rowBytes, mant, shift);
-  if (rows == 0) return;
-  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
-  const na = activeInputs(l, act, actw, i0, i1);
-  // Weight (i, j) of this panel is at master + i·wrow + 4j (and fwd + i·wrow + 4j).
-  const master = panelBase(lay(LAY_MASTER + l), l, p, np), fwd = panelBase(lay(LAY_FWD + l), l, p, np);
-  const wrow = panelRowBytes(l, p, np);
-  const f = cfg(CFG_F + l);
-  const fsh = MASTER_FRAC - f;
-  const vhalf = i32x4.splat(1 << (fsh - 1));
-  const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
-  const span = <usize>ng << 4;
+  if (rows == 0) return 0;
+  const na = activeInputs(l, sc, sc + lay(LAY_OFF_ACTW), i0, i1);
   // Prefix sums of the compacted update rows.
+  const span = <usize>ng << 4;
   memory.copy(pre, upd, span);
   for (let t = 1; t < T; t++) {
     const prev = pre + <usize>(t - 1) * rowBytes, dst = pre + <usize>t * rowBytes;
@@ -142,10 +138,50 @@ export function updateLayerSimd(
       v128.store(dst + c, i32x4.add(v128.load(prev + c), v128.load(src + c)));
     }
   }
+  store<i32>(misc + MISC_NG, ng);
+  store<u32>(misc + MISC_ROWS, rows);
+  store<i32>(misc + MISC_NA, na);
+  return na;
+}
+
+/** The number of active inputs that updatePrepare left in scratch area `sc` (0: nothing to apply). */
+// @ts-ignore: decorator
+@inline export function preparedInputs(sc: usize): i32 {
+  return load<i32>(sc + lay(LAY_OFF_MISC) + MISC_NA);
+}
+
+/**
+ * Second half of the update: applies it to the master weights of panel p of np for the active
+ * inputs a0 ≤ a < a1 of the lists that updatePrepare left in scratch area `owner` (from its
+ * rows in region `region`), and rewrites their forward copy (SIMD); `sc` is the calling thread's
+ * scratch area (its work space and saturation counter). Only the listed 4-lane groups are
+ * visited. An input's change Σ_{s ∈ b_i} U[s] is either summed row by row, or, when its spikes
+ * come in fewer runs than rows, from the prefix sums C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e]
+ * of C[e] − C[a−1]. Exact integer sums either way: the choice only saves work, and every weight
+ * gets the same number whichever thread applies its input.
+ */
+export function updateApply(
+  l: i32, p: i32, np: i32, owner: usize, region: i32, a0: i32, a1: i32, sc: usize,
+): void {
+  const om = owner + lay(LAY_OFF_MISC);
+  const ng = load<i32>(om + MISC_NG);
+  const rows = load<u32>(om + MISC_ROWS);
+  const groups = owner + lay(LAY_OFF_GROUPS);
+  const act = owner, actw = owner + lay(LAY_OFF_ACTW);
+  const rowBytes = lay(LAY_UPD_ROW);
+  const at = <usize>region * lay(LAY_UPD_PART);
+  const upd = lay(LAY_UPD) + at, pre = lay(LAY_CUR) + at;
+  // Weight (i, j) of this panel is at master + i·wrow + 4j (and fwd + i·wrow + 4j).
+  const master = panelBase(lay(LAY_MASTER + l), l, p, np), fwd = panelBase(lay(LAY_FWD + l), l, p, np);
+  const wrow = panelRowBytes(l, p, np);
+  const f = cfg(CFG_F + l);
+  const fsh = MASTER_FRAC - f;
+  const vhalf = i32x4.splat(1 << (fsh - 1));
+  const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
   let sat: i32 = 0;
   // Addresses of the rows to add (plus) and subtract (minus) for one input: at most 32 each.
   const plus = sc + lay(LAY_OFF_MISC), minus = plus + 128;
-  for (let a = 0; a < na; a++) {
+  for (let a = a0; a < a1; a++) {
     const b = load<u32>(actw + (<usize>a << 2));
     const direct = b & rows;
     if (direct == 0) continue;
@@ -191,6 +227,17 @@ export function updateLayerSimd(
     }
   }
   if (sat != 0) addSaturations(sc, sat);
+}
+
+/**
+ * Layer l's update of the neurons of weight panel p of np from the inputs i0 ≤ i < i1 (all by
+ * default), by one thread: updatePrepare, then updateApply on every active input.
+ */
+export function updateLayerSimd(
+  l: i32, p: i32, np: i32, sc: usize, region: i32 = p, i0: i32 = 0, i1: i32 = size(l - 1),
+): void {
+  const na = updatePrepare(l, p, np, sc, region, i0, i1);
+  if (na > 0) updateApply(l, p, np, sc, region, 0, na, sc);
 }
 
 /** fwd[l] = round(master[l] / 2^(20 − F)) for every weight (after the host writes weights). */

@@ -9,13 +9,14 @@
 
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, cfg, cfgBase, laneStart, panelRowBytes, scratch, setCfg,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_MISC, cfg, cfgBase, laneStart, lay,
+  panelRowBytes, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
-import { forwardLayerSimd, outputCounts } from "./forward";
+import { forwardLayerSimd, outputCounts, takeUnit } from "./forward";
 import { backwardFinish, backwardLayerSimd, backwardPartial, outputDesire } from "./desire";
-import { updateLayerSimd } from "./stdp";
+import { preparedInputs, updateApply, updateLayerSimd, updatePrepare } from "./stdp";
 import { setSampleKey } from "./rng";
 
 // @ts-ignore: decorator
@@ -41,6 +42,15 @@ const SPINS: i32 = 2000;
   return s > 0 ? s : SPINS;
 }
 
+/** Waits while the i32 at `at` holds `value`: polls (spinLimit), then sleeps until notified. */
+function waitWhile(at: usize, value: i32): void {
+  let spins = 0;
+  const limit = spinLimit();
+  while (atomic.load<i32>(at) == value) {
+    if (++spins > limit) atomic.wait<i32>(at, value, -1);
+  }
+}
+
 /** Waits until all nt threads have arrived (spins briefly, then sleeps on the generation word). */
 export function barrier(nt: i32): void {
   if (!ASC_FEATURE_THREADS || nt <= 1) return;
@@ -50,11 +60,7 @@ export function barrier(nt: i32): void {
     atomic.add<i32>(word(CFG_BAR_GEN), 1);
     atomic.notify(word(CFG_BAR_GEN), nt);
   } else {
-    let spins = 0;
-    const limit = spinLimit();
-    while (atomic.load<i32>(word(CFG_BAR_GEN)) == gen) {
-      if (++spins > limit) atomic.wait<i32>(word(CFG_BAR_GEN), gen, -1);
-    }
+    waitWhile(word(CFG_BAR_GEN), gen);
   }
 }
 
@@ -74,12 +80,15 @@ export function barrier(nt: i32): void {
 export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u32, index: u32): i32 {
   const L = cfg(CFG_L);
   const sc = scratch(tid);
+  // Not ready: the other thread reads this thread's ready word only after the barriers below.
+  if (ASC_FEATURE_THREADS && nt == 2) atomic.store<i32>(readyWord(sc), 0);
   if (tid == 0) {
     if (train) setSampleKey(epoch, index);
     dropoutMasks(train);
     encodeInput();
     if (ASC_FEATURE_THREADS && nt == 2) {
-      for (let k = 2; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
+      // The forward units' claims (CLAIM + 2l + p) and the update units' (CLAIM + p).
+      for (let k = 0; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
     }
   }
   barrier(nt);
@@ -128,10 +137,65 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   }
   // Each thread updates its panel of every hidden layer, one layer after the other, in update rows
   // of its own (layout: net.ts), so the layers need no barrier between them; the one after the
-  // last keeps the next step from changing what a thread still reads.
-  for (let l = 1; l < L; l++) updateLayerSimd(l, tid, nt, sc);
+  // last keeps the next step from changing what a thread still reads. With 2 threads, the inputs
+  // of the largest hidden layer's update go in units that either thread may take (updateShared):
+  // that layer comes last, so a thread that is done with its own work can take over some of it.
+  const shared = ASC_FEATURE_THREADS && nt == 2 ? largestHidden(L) : 0;
+  for (let l = 1; l < L; l++) {
+    if (l != shared) updateLayerSimd(l, tid, nt, sc);
+  }
+  if (shared != 0) updateShared(shared, tid, sc);
   barrier(nt);
   return cfg(CFG_RESULT);
+}
+
+/** The word in a thread's misc area (scratch `sc`) that says its updateShared lists are ready. */
+// @ts-ignore: decorator
+@inline function readyWord(sc: usize): usize {
+  return sc + lay(LAY_OFF_MISC) + 272;
+}
+
+/** The hidden layer with the most weights (the last of equals), or 0 when there is none. */
+function largestHidden(L: i32): i32 {
+  let best = 0;
+  let most: u64 = 0;
+  for (let l = 1; l < L; l++) {
+    const w = <u64>size(l - 1) * <u64>stride(l);
+    if (w >= most) {
+      most = w;
+      best = l;
+    }
+  }
+  return best;
+}
+
+/** Active inputs of a unit of updateShared. */
+const UPDATE_UNIT: i32 = 16;
+
+/**
+ * Thread tid's part of layer l's update with 2 threads: it prepares its panel's update (stdp.ts:
+ * the update rows in its region, the lists in its scratch area), says so in its ready word, then
+ * applies it to units of UPDATE_UNIT active inputs that it takes from the front of its panel's
+ * claim word (CFG_UCLAIM + tid); then, once the other thread's preparation is ready, takes that panel's units from
+ * the back. A thread that finished first so does some of the other's work. Every input's change
+ * is computed the same way whoever applies it, so the weights are the same.
+ */
+function updateShared(l: i32, tid: i32, sc: usize): void {
+  const na = updatePrepare(l, tid, 2, sc);
+  atomic.store<i32>(readyWord(sc), 1); // a release: the other thread may read the lists
+  atomic.notify(readyWord(sc), 1);
+  const own = word(CFG_UCLAIM + tid), units = (na + UPDATE_UNIT - 1) / UPDATE_UNIT;
+  for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
+    updateApply(l, tid, 2, sc, tid, u * UPDATE_UNIT, min(na, (u + 1) * UPDATE_UNIT), sc);
+  }
+  const q = 1 - tid;
+  const oq = scratch(q);
+  waitWhile(readyWord(oq), 0);
+  const nq = preparedInputs(oq);
+  const other = word(CFG_UCLAIM + q), uq = (nq + UPDATE_UNIT - 1) / UPDATE_UNIT;
+  for (let u = takeUnit(other, uq, true); u >= 0; u = takeUnit(other, uq, true)) {
+    updateApply(l, q, 2, oq, q, u * UPDATE_UNIT, min(nq, (u + 1) * UPDATE_UNIT), sc);
+  }
 }
 
 /** The step described by the argument words (CFG_ARG_*), as thread tid of threads(). */
@@ -155,11 +219,7 @@ export function workerMain(tid: i32): i32 {
   let seen = atomic.load<i32>(word(CFG_GO));
   atomic.add<i32>(word(CFG_READY), 1);
   while (true) {
-    let spins = 0;
-    const limit = spinLimit();
-    while (atomic.load<i32>(word(CFG_GO)) == seen) {
-      if (++spins > limit) atomic.wait<i32>(word(CFG_GO), seen, -1);
-    }
+    waitWhile(word(CFG_GO), seen);
     seen = atomic.load<i32>(word(CFG_GO));
     if (atomic.load<i32>(word(CFG_STOP)) != 0) break;
     runStep(tid);

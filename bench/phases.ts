@@ -105,8 +105,9 @@ const marks: [string, string][] = [
     "      backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n    mark(tid, 6);\n  }\n",
   ],
   [
-    "  for (let l = 1; l < L; l++) updateLayerSimd(l, tid, nt, sc);\n  barrier(nt);\n",
-    "  for (let l = 1; l < L; l++) {\n    updateLayerSimd(l, tid, nt, sc);\n    mark(tid, 8 + 2 * min(l - 1, 1));\n  }\n  barrier(nt);\n  mark(tid, 11);\n",
+    "    if (l != shared) updateLayerSimd(l, tid, nt, sc);\n  }\n  if (shared != 0) updateShared(shared, tid, sc);\n  barrier(nt);\n",
+    "    if (l != shared) {\n      updateLayerSimd(l, tid, nt, sc);\n      mark(tid, 8 + 2 * min(l - 1, 1));\n    }\n  }\n" +
+    "  if (shared != 0) {\n    updateShared(shared, tid, sc);\n    mark(tid, 8 + 2 * min(shared - 1, 1));\n  }\n  barrier(nt);\n  mark(tid, 11);\n",
   ],
 ];
 marks.push([
