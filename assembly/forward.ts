@@ -226,28 +226,63 @@ function forwardChunk32(
   return sat;
 }
 
-/** 4 neurons (the tail after the 32-neuron chunks); arguments as forwardChunk32. */
-function forwardChunk4(
-  base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize,
+/**
+ * g 4-lane groups, 1 ≤ g ≤ 4 (the tail after the 32-neuron chunks), in one pass over the lists;
+ * arguments as forwardChunk32. Inlined with a constant g, so the loops keep only its groups.
+ */
+// @ts-ignore: decorator
+@inline function forwardGroups(
+  base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, g: i32,
 ): i32 {
   const beg = ls + LS_BEG, ent = ls + LS_ENT;
-  let a = i32x4.splat(0);
-  v128.store(ls, a);
-  v128.store(ls + LS_W, a);
-  const kept = v128.load(keep);
+  let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  memory.fill(ls, 0, 64);
+  memory.fill(ls + LS_W, 0, 64);
   let sat: i32 = 0;
   for (let t = 0; t < T; t++) {
     const bt = beg + <usize>t * 12;
     let q = load<u32>(bt);
     const e0 = load<u32>(bt, 4), e1 = load<u32>(bt, 8), e2 = load<u32>(bt, 12);
-    for (; q < e0; q++) a = i32x4.add(a, v128.load(base + <usize>load<u32>(ent + (<usize>q << 2))));
-    for (; q < e1; q++) a = i32x4.sub(a, v128.load(base + <usize>load<u32>(ent + (<usize>q << 2))));
-    let c = a;
-    for (; q < e2; q++) c = i32x4.add(c, v128.load(base + <usize>load<u32>(ent + (<usize>q << 2))));
-    sat += membraneStep(ls, c, d, vthr, kept, i32x4.splat(1 << t));
+    for (; q < e0; q++) {
+      const p = base + <usize>load<u32>(ent + (<usize>q << 2));
+      a0 = i32x4.add(a0, v128.load(p));
+      if (g > 1) a1 = i32x4.add(a1, v128.load(p, 16));
+      if (g > 2) a2 = i32x4.add(a2, v128.load(p, 32));
+      if (g > 3) a3 = i32x4.add(a3, v128.load(p, 48));
+    }
+    for (; q < e1; q++) {
+      const p = base + <usize>load<u32>(ent + (<usize>q << 2));
+      a0 = i32x4.sub(a0, v128.load(p));
+      if (g > 1) a1 = i32x4.sub(a1, v128.load(p, 16));
+      if (g > 2) a2 = i32x4.sub(a2, v128.load(p, 32));
+      if (g > 3) a3 = i32x4.sub(a3, v128.load(p, 48));
+    }
+    let c0 = a0, c1 = a1, c2 = a2, c3 = a3;
+    for (; q < e2; q++) {
+      const p = base + <usize>load<u32>(ent + (<usize>q << 2));
+      c0 = i32x4.add(c0, v128.load(p));
+      if (g > 1) c1 = i32x4.add(c1, v128.load(p, 16));
+      if (g > 2) c2 = i32x4.add(c2, v128.load(p, 32));
+      if (g > 3) c3 = i32x4.add(c3, v128.load(p, 48));
+    }
+    const bit = i32x4.splat(1 << t);
+    sat += membraneStep(ls, c0, d, vthr, v128.load(keep), bit);
+    if (g > 1) sat += membraneStep(ls + 16, c1, d, vthr, v128.load(keep, 16), bit);
+    if (g > 2) sat += membraneStep(ls + 32, c2, d, vthr, v128.load(keep, 32), bit);
+    if (g > 3) sat += membraneStep(ls + 48, c3, d, vthr, v128.load(keep, 48), bit);
   }
-  v128.store(out, v128.load(ls + LS_W));
+  memory.copy(out, ls + LS_W, <usize>g << 4);
   return sat;
+}
+
+/** The g 4-lane groups of forwardGroups, 1 ≤ g ≤ 4, each count with its own loops. */
+function forwardTail(
+  base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, g: i32,
+): i32 {
+  if (g == 4) return forwardGroups(base, ls, T, d, vthr, keep, out, 4);
+  if (g == 3) return forwardGroups(base, ls, T, d, vthr, keep, out, 3);
+  if (g == 2) return forwardGroups(base, ls, T, d, vthr, keep, out, 2);
+  return forwardGroups(base, ls, T, d, vthr, keep, out, 1);
 }
 
 /**
@@ -264,10 +299,11 @@ function forwardChunk4(
     const o = <usize>j << 2;
     return forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
   }
+  // The tail: up to 28 lanes, 16 at a time.
   let sat: i32 = 0;
-  for (let k = j; k < j1; k += 4) {
+  for (let k = j; k < j1; k += 16) {
     const o = <usize>k << 2;
-    sat += forwardChunk4(fwd + o, ls, T, d, vthr, keep + o, out + o);
+    sat += forwardTail(fwd + o, ls, T, d, vthr, keep + o, out + o, min(j1 - k, 16) >> 2);
   }
   return sat;
 }
