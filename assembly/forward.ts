@@ -26,7 +26,7 @@
 
 import {
   CFG_D, CFG_L, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
-  LAY_FWD, LAY_KEEP, LAY_OFF_LIST, LAY_WORDS, cfg, laneStart, lay, panelBase, panelRowBytes, setCfg, size,
+  LAY_FWD, LAY_KEEP, LAY_OFF_LIST, LAY_PART, LAY_WORDS, cfg, laneStart, lay, panelBase, panelRowBytes, setCfg, size,
   stepMask, stride,
 } from "./layout";
 
@@ -229,10 +229,12 @@ function forwardChunk32(
 /**
  * g 4-lane groups, 1 ≤ g ≤ 4 (the tail after the 32-neuron chunks), in one pass over the lists;
  * arguments as forwardChunk32. Inlined with a constant g, so the loops keep only its groups.
+ * With `cur` ≠ 0 the membranes are left alone: the currents go to T rows of 16·g bytes at `cur`.
  */
 // @ts-ignore: decorator
 @inline function forwardGroups(
   base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, g: i32,
+  cur: usize = 0,
 ): i32 {
   const beg = ls + LS_BEG, ent = ls + LS_ENT;
   let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
@@ -265,13 +267,21 @@ function forwardChunk32(
       if (g > 2) c2 = i32x4.add(c2, v128.load(p, 32));
       if (g > 3) c3 = i32x4.add(c3, v128.load(p, 48));
     }
+    if (cur != 0) {
+      const row = cur + <usize>t * (<usize>g << 4);
+      v128.store(row, c0);
+      if (g > 1) v128.store(row, c1, 16);
+      if (g > 2) v128.store(row, c2, 32);
+      if (g > 3) v128.store(row, c3, 48);
+      continue;
+    }
     const bit = i32x4.splat(1 << t);
     sat += membraneStep(ls, c0, d, vthr, v128.load(keep), bit);
     if (g > 1) sat += membraneStep(ls + 16, c1, d, vthr, v128.load(keep, 16), bit);
     if (g > 2) sat += membraneStep(ls + 32, c2, d, vthr, v128.load(keep, 32), bit);
     if (g > 3) sat += membraneStep(ls + 48, c3, d, vthr, v128.load(keep, 48), bit);
   }
-  memory.copy(out, ls + LS_W, <usize>g << 4);
+  if (cur == 0) memory.copy(out, ls + LS_W, <usize>g << 4);
   return sat;
 }
 
@@ -363,6 +373,72 @@ export function forwardLayerSimd(
   } else {
     for (let u = 0; u < units; u++) sat += forwardUnit(fwd, ls, T, d, vthr, keep, out, j0, j1, u);
   }
+  if (sat != 0) addSaturations(sc, sat);
+}
+
+/**
+ * Whether the output layer's forward pass can be split by inputs among nt threads
+ * (outputCurrents, outputFinish): a hidden layer below it, at most 16 lanes, and T rows of them
+ * fit in a thread's row of the partial sums (LAY_PART: 8·P_max bytes).
+ */
+export function outputSplits(nt: i32): bool {
+  const L = cfg(CFG_L), P = stride(L);
+  if (nt < 2 || L < 2 || P > 16) return false;
+  return cfg(CFG_T) * P * 4 <= partRowBytes();
+}
+
+/** Bytes of a thread's row of LAY_PART: 8·P_max. */
+// @ts-ignore: decorator
+@inline function partRowBytes(): i32 {
+  let pmax = 0;
+  for (let l = 0; l <= cfg(CFG_L); l++) pmax = max(pmax, stride(l));
+  return pmax * 8;
+}
+
+/**
+ * Thread tid's part of the output layer's forward pass, split by inputs (see outputSplits): the
+ * currents from the inputs i0 ≤ i < i1 of layer L − 1, cur[t][j] = Σ_i fwd[i][j] · b_i(t), into
+ * T rows of P_L i32 in the thread's row of LAY_PART. `sc` is its scratch area.
+ */
+export function outputCurrents(tid: i32, i0: i32, i1: i32, sc: usize): void {
+  const L = cfg(CFG_L), T = cfg(CFG_T), P = stride(L);
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW), ls = sc + lay(LAY_OFF_LIST);
+  const na = activeInputs(L, act, actw, i0, i1);
+  buildLists(na, act, actw, ls, <usize>P << 2);
+  const base = lay(LAY_FWD + L), cur = lay(LAY_PART) + <usize>tid * <usize>partRowBytes();
+  const vz = i32x4.splat(0);
+  // Only the currents are written: the membrane arguments are unused.
+  const g = P >> 2;
+  if (g == 4) forwardGroups(base, ls, T, 0, vz, 0, 0, 4, cur);
+  else if (g == 3) forwardGroups(base, ls, T, 0, vz, 0, 0, 3, cur);
+  else if (g == 2) forwardGroups(base, ls, T, 0, vz, 0, 0, 2, cur);
+  else forwardGroups(base, ls, T, 0, vz, 0, 0, 1, cur);
+}
+
+/**
+ * After outputCurrents on threads 0..nt−1 and a barrier: the output layer's membranes and spike
+ * words from the sums of their currents (the same integer sums as forwardLayerSimd's, so the same
+ * words). `sc` is the calling thread's scratch area.
+ */
+export function outputFinish(train: bool, nt: i32, sc: usize): void {
+  const L = cfg(CFG_L), T = cfg(CFG_T), d = cfg(CFG_D), P = stride(L);
+  const vthr = i32x4.splat(cfg(train ? CFG_THR_TRAIN + L : CFG_THR_EVAL + L));
+  const keep = lay(LAY_KEEP + L), out = lay(LAY_WORDS + L), ls = sc + lay(LAY_OFF_LIST);
+  const part = lay(LAY_PART), rowBytes = <usize>partRowBytes();
+  const bytes = <usize>P << 2;
+  memory.fill(ls, 0, bytes);
+  memory.fill(ls + LS_W, 0, bytes);
+  let sat: i32 = 0;
+  for (let t = 0; t < T; t++) {
+    const bit = i32x4.splat(1 << t);
+    for (let o: usize = 0; o < bytes; o += 16) {
+      const at = part + <usize>t * bytes + o;
+      let c = v128.load(at);
+      for (let q = 1; q < nt; q++) c = i32x4.add(c, v128.load(at + <usize>q * rowBytes));
+      sat += membraneStep(ls + o, c, d, vthr, v128.load(keep + o), bit);
+    }
+  }
+  memory.copy(out, ls + LS_W, bytes);
   if (sat != 0) addSaturations(sc, sat);
 }
 

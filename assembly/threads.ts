@@ -14,7 +14,9 @@ import {
   size, stride, threads, inferOnly,
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
-import { forwardLayerSimd, outputCounts, takeUnit } from "./forward";
+import {
+  forwardLayerSimd, outputCounts, outputCurrents, outputFinish, outputSplits, takeUnit,
+} from "./forward";
 import { backwardFinish, backwardLayerSimd, backwardPartial, outputDesire } from "./desire";
 import { preparedInputs, updateApply, updateLayerSimd, updatePrepare } from "./stdp";
 import { setSampleKey } from "./rng";
@@ -100,10 +102,19 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);
     barrier(nt);
   }
-  // The output layer is small (10 neurons): thread 0 alone runs its forward pass, the counts and
-  // the output desire.
-  if (tid == 0) {
+  // The output layer is small (10 neurons): its currents are split by inputs (each thread those
+  // from its own lanes of the layer below), then thread 0 alone adds them up and runs the
+  // membranes, the counts and the output desire; or, when it is too wide for that, thread 0 runs
+  // all of it.
+  if (outputSplits(nt)) {
+    const n = size(L - 1), P = stride(L - 1);
+    outputCurrents(tid, ownLane(P, n, tid, nt), ownLane(P, n, tid + 1, nt), sc);
+    barrier(nt);
+    if (tid == 0) outputFinish(train, nt, sc);
+  } else if (tid == 0) {
     forwardLayerSimd(L, train, 0, 1, sc);
+  }
+  if (tid == 0) {
     setCfg(CFG_RESULT, outputCounts());
     if (train) outputDesire(label);
   }

@@ -11,8 +11,9 @@
  * N-thread MNIST network (784-1600-800-10, Kaiming seed 0, lr 1e-5, epoch-0 shuffle) in
  * alternating blocks of B samples, so that the machine's drifting speed hits both alike, and
  * prints µs per sample of every phase (the first block of each is a warm-up and not counted).
- * Work phases are the kernels: enc (dropout, encoding), fwd (hidden layers), out (thread 0 alone:
- * the output layer's forward pass, counts and desire), outB (the output layer's backward pass
+ * Work phases are the kernels: enc (dropout, encoding), fwd (hidden layers), out (the output
+ * layer: each thread's share of its input currents, a barrier, then on thread 0 alone their sum,
+ * the membranes, counts and desire; all on thread 0 for an output layer over 16 lanes), outB (the output layer's backward pass
  * and update, each thread for its lanes of the layer below), bwd (the hidden backward passes),
  * upd1 and upd2 (the hidden updates: the first layer's, then the others'). "wait" phases are
  * barriers (the time a thread waits for the slowest); "between" is the time from the end of one
