@@ -158,22 +158,32 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
  */
 export function backwardPartial(l: i32, p: i32, np: i32, sc: usize, needed: bool): void {
   const P = stride(l);
-  const nIn = size(l - 1);
   const kvec = sc + lay(LAY_OFF_KVEC);
   const groups = sc + lay(LAY_OFF_GROUPS);
-  const g0 = 0, g1 = backwardFactors(l, kvec, groups, laneStart(P, p, np), laneStart(P, p + 1, np));
+  const g1 = backwardFactors(l, kvec, groups, laneStart(P, p, np), laneStart(P, p + 1, np));
+  backwardPartialRows(l, p, np, kvec, groups, g1, 0, size(l - 1), needed);
+}
+
+/**
+ * The inputs i0 ≤ i < i1 of backwardPartial for panel p of np, from that panel's factors (kvec,
+ * and the g1 groups listed at `groups`, as backwardFactors left them): S_i^p into row p of the
+ * partial sums. Any thread may run it for any panel once those factors are written (threads.ts).
+ */
+export function backwardPartialRows(
+  l: i32, p: i32, np: i32, kvec: usize, groups: usize, g1: i32, i0: i32, i1: i32, needed: bool,
+): void {
   const fwd = panelBase(lay(LAY_FWD + l), l, p, np);
   const wrow = panelRowBytes(l, p, np);
   const part = lay(LAY_PART) + <usize>p * <usize>stride(l - 1) * 8;
   const f = cfg(CFG_F + l);
   const chunk: i32 = min(256, 1 << (17 - f)); // as in backwardLayerSimd
   const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
-  for (let i = 0; i < nIn; i++) {
+  for (let i = i0; i < i1; i++) {
     if (notNeeded(needed, inWords, inKeep, i)) {
       continue;
     }
     const row = fwd + <usize>i * wrow;
-    store<i64>(part + (<usize>i << 3), groupSum(row, kvec, groups, g0, g1, chunk));
+    store<i64>(part + (<usize>i << 3), groupSum(row, kvec, groups, 0, g1, chunk));
   }
 }
 

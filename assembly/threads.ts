@@ -9,7 +9,8 @@
 
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_MISC, cfg, cfgBase, laneStart, lay,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC, cfg,
+  cfgBase, laneStart, lay,
   panelRowBytes, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
@@ -17,7 +18,9 @@ import { dropoutMasks, encodeInput } from "./encode";
 import {
   forwardLayerSimd, outputCounts, outputCurrents, outputFinish, outputSplits, takeUnit,
 } from "./forward";
-import { backwardFinish, backwardLayerSimd, backwardPartial, outputDesire } from "./desire";
+import {
+  backwardFactors, backwardFinish, backwardLayerSimd, backwardPartial, backwardPartialRows, outputDesire,
+} from "./desire";
 import { preparedInputs, updateApply, updateLayerSimd, updatePrepare } from "./stdp";
 import { setSampleKey } from "./rng";
 
@@ -83,7 +86,10 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   const L = cfg(CFG_L);
   const sc = scratch(tid);
   // Not ready: the other thread reads this thread's ready word only after the barriers below.
-  if (ASC_FEATURE_THREADS && nt == 2) atomic.store<i32>(readyWord(sc), 0);
+  if (ASC_FEATURE_THREADS && nt == 2) {
+    atomic.store<i32>(readyWord(sc), 0);
+    atomic.store<i32>(backwardReadyWord(sc), 0);
+  }
   if (tid == 0) {
     if (train) setSampleKey(epoch, index);
     dropoutMasks(train);
@@ -117,6 +123,11 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   if (tid == 0) {
     setCfg(CFG_RESULT, outputCounts());
     if (train) outputDesire(label);
+    // The hidden layers' forward units are all taken (barriers above): their claim words hand
+    // out the backward pass's units next (backwardShared), after the barrier below.
+    if (ASC_FEATURE_THREADS && nt == 2) {
+      for (let k = 4; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
+    }
   }
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
   barrier(nt);
@@ -137,7 +148,8 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     // then, after a barrier, adds the partial sums of the inputs in its own lanes of layer l − 1.
     const n = size(l - 1), P = stride(l - 1);
     if (nt > 1) {
-      backwardPartial(l, tid, nt, sc, l == 2);
+      if (ASC_FEATURE_THREADS && nt == 2) backwardShared(l, tid, sc, l == 2);
+      else backwardPartial(l, tid, nt, sc, l == 2);
       barrier(nt);
       backwardFinish(l, nt, ownLane(P, n, tid, nt), ownLane(P, n, tid + 1, nt), l == 2);
       // The next layer's partial sums reuse the rows this one's sums are still read from.
@@ -178,6 +190,62 @@ function largestHidden(L: i32): i32 {
     }
   }
   return best;
+}
+
+/** Words in a thread's misc area: its backward factor groups, and the layer they are ready for. */
+// @ts-ignore: decorator
+@inline function backwardGroupsWord(sc: usize): usize {
+  return sc + lay(LAY_OFF_MISC) + 276;
+}
+// @ts-ignore: decorator
+@inline function backwardReadyWord(sc: usize): usize {
+  return sc + lay(LAY_OFF_MISC) + 280;
+}
+
+/** Waits until the i32 at `at` holds `value`. */
+function waitUntil(at: usize, value: i32): void {
+  let v = atomic.load<i32>(at);
+  while (v != value) {
+    waitWhile(at, v);
+    v = atomic.load<i32>(at);
+  }
+}
+
+/** Inputs of a unit of backwardShared. */
+const BACKWARD_UNIT: i32 = 64;
+
+/**
+ * Thread tid's part of the partial sums of layer l's backward pass with 2 threads (backwardPartial,
+ * shared out like updateShared): it computes its panel's factors, says so in its ready word, then
+ * sums its panel's rows for the units of BACKWARD_UNIT inputs it takes from the front of its
+ * panel's claim word (CFG_CLAIM + 2l + tid, free again after the forward pass); then, once the
+ * other thread's factors are ready, takes that panel's units from the back, with its factors. The
+ * sums are the same whoever computes them.
+ */
+function backwardShared(l: i32, tid: i32, sc: usize, needed: bool): void {
+  const P = stride(l), nIn = size(l - 1);
+  const kvec = sc + lay(LAY_OFF_KVEC), groups = sc + lay(LAY_OFF_GROUPS);
+  const g1 = backwardFactors(l, kvec, groups, laneStart(P, tid, 2), laneStart(P, tid + 1, 2));
+  store<i32>(backwardGroupsWord(sc), g1);
+  atomic.store<i32>(backwardReadyWord(sc), l); // a release: the other thread may read the factors
+  atomic.notify(backwardReadyWord(sc), 1);
+  const units = (nIn + BACKWARD_UNIT - 1) / BACKWARD_UNIT;
+  const own = word(CFG_CLAIM + 2 * l + tid);
+  for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
+    backwardPartialRows(
+      l, tid, 2, kvec, groups, g1, u * BACKWARD_UNIT, min(nIn, (u + 1) * BACKWARD_UNIT), needed,
+    );
+  }
+  const q = 1 - tid, oq = scratch(q);
+  waitUntil(backwardReadyWord(oq), l);
+  const gq = load<i32>(backwardGroupsWord(oq));
+  const kq = oq + lay(LAY_OFF_KVEC), grq = oq + lay(LAY_OFF_GROUPS);
+  const other = word(CFG_CLAIM + 2 * l + q);
+  for (let u = takeUnit(other, units, true); u >= 0; u = takeUnit(other, units, true)) {
+    backwardPartialRows(
+      l, q, 2, kq, grq, gq, u * BACKWARD_UNIT, min(nIn, (u + 1) * BACKWARD_UNIT), needed,
+    );
+  }
 }
 
 /** Active inputs of a unit of updateShared. */

@@ -112,8 +112,8 @@ const marks: [string, string][] = [
   ],
 ];
 marks.push([
-  "      backwardPartial(l, tid, nt, sc, l == 2);\n      barrier(nt);\n",
-  "      backwardPartial(l, tid, nt, sc, l == 2);\n      mark(tid, 12);\n      barrier(nt);\n      mark(tid, 13);\n",
+  "      else backwardPartial(l, tid, nt, sc, l == 2);\n      barrier(nt);\n",
+  "      else backwardPartial(l, tid, nt, sc, l == 2);\n      mark(tid, 12);\n      barrier(nt);\n      mark(tid, 13);\n",
 ]);
 for (const [find, repl] of marks) await patch("assembly/threads.ts", find, repl);
 // The hosts provide the clock.
