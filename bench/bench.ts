@@ -1643,11 +1643,11 @@ function humanReport(
           u1: us("update 1"),
           u2: us("update 2"),
         },
-        // What assembly/threads.ts runs on thread 0 alone: dropout and encoding, the output
-        // layer's forward pass, counts and desire (undefined if a row is missing).
+        // What assembly/threads.ts runs on thread 0 alone: dropout and encoding, counts and
+        // desire (undefined if a row is missing). The output layer's forward pass is split by
+        // inputs; only the sum of the threads' currents and its 10 membranes stay on thread 0.
         serialMicros: [
           "dropout + encode",
-          `forward ${mn.config.sizes.length - 1}`,
           "counts + output desire",
         ]
           .map(us).reduce((a, b) => (a === undefined || b === undefined ? undefined : a + b), 0),

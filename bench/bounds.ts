@@ -1730,6 +1730,15 @@ export async function runBounds(options: BoundsOptions = {}): Promise<BoundsResu
 
 // ---------------------------------------------------------------------------------- output
 
+/**
+ * What the two-thread verdicts rest on. The panels skeleton runs every phase in halves with 8
+ * barriers a sample, as threads.ts ran a step when it was written; the step now shares out more
+ * of its work and measures above that model (bench/RESULTS.md, 2026-11-29 06:34 UTC).
+ */
+const PANELS_MODEL = "for the panels model of the step (halves of every phase, 8 barriers a " +
+  "sample; assembly/threads.ts now shares out the updates, the backward partial sums and the " +
+  "output currents and has fewer barriers, so this models its memory pattern and does not bound it)";
+
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
@@ -1777,8 +1786,8 @@ export interface FormatOptions {
   kernelMicros?: Partial<Record<"f1" | "f2" | "b2" | "u1" | "u2", number>>;
   /**
    * µs per training sample of the work thread 0 runs alone in the threaded step
-   * (assembly/threads.ts: dropout and encoding; the output layer's forward pass, counts and
-   * desire), from the bench's kernel table, and `trainSampleMicros`, µs per
+   * (assembly/threads.ts: dropout and encoding, counts and desire; the output layer's forward
+   * pass is split by inputs), from the bench's kernel table, and `trainSampleMicros`, µs per
    * sample of trainSample() on the same samples. With both, the two-thread bounds count that
    * work as serial: it gains nothing from a second thread.
    */
@@ -2137,7 +2146,7 @@ function verdicts(
         fromPanels ? "the panels'" : "the independent copies'"
       }`,
     (s) => {
-      s = s.replace(/ → (allowed|RULED OUT in this order)$/, " → $1 for the current layout");
+      s = s.replace(/ → (allowed|RULED OUT in this order)$/, ` → $1 ${PANELS_MODEL}`);
       if (sharedUs === null || sharedX === null || copiesX === null || fl.skeletonMicros === null) {
         return s;
       }
@@ -2207,11 +2216,11 @@ function verdicts(
         (sh > 0
           ? ` (at most ${(100 * (1 - sh)).toFixed(0)} %: thread 0 alone runs ${
             (100 * sh).toFixed(1)
-          } % of trainSample(): dropout, encoding, the output layer's forward pass and desire)`
+          } % of trainSample(): dropout, encoding, counts and desire)`
           : "") +
         `, so 2 / 1 ≤ ${cap.toFixed(2)} × → ${
           cap >= TARGETS.train2Ratio ? "allowed" : "RULED OUT in this order"
-        } for the current layout`;
+        } ${PANELS_MODEL}`;
       if (pairedFormer !== null) {
         s += ` (the former full-width layout: ≤ ${capOf(pairedFormer).toFixed(2)} ×)`;
       }
@@ -2219,7 +2228,7 @@ function verdicts(
     } else {
       s += ` → ${
         paired >= TARGETS.train2Ratio ? "allowed" : "RULED OUT in this order"
-      } for the current layout`;
+      } ${PANELS_MODEL}`;
       if (pairedFormer !== null) {
         s += ` (the former full-width layout: ${pairedFormer.toFixed(2)} ×)`;
       }

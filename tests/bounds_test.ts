@@ -418,7 +418,10 @@ Deno.test("runBounds (small sizes, 2 workers) returns the documented result", as
     const line = text.find((l) => l.trimStart().startsWith(start)) ?? "";
     assert.ok(line.includes("in panels") && line.includes("one shared network"), start);
     // The verdict is the current layout's; the former layout's figure only as context.
-    assert.ok(/→ (allowed|RULED OUT in this order) for the current layout/.test(line), start);
+    assert.ok(
+      /→ (allowed|RULED OUT in this order) for the panels model of the step/.test(line),
+      start,
+    );
     assert.ok(line.includes("(the former full-width layout: "), start);
     assert.ok(!/panel layout would|with panels too/.test(line), start);
     if (start.includes("/")) assert.ok(line.includes("the bound is the lower"), start);
