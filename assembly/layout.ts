@@ -67,11 +67,21 @@ export const LAY_END: i32 = 7; //        first byte after the layout
 export const LAY_OFF_GROUPS: i32 = 8; // offset in a thread area of u32[Pmax/4]: 4-lane groups a kernel visits
 export const LAY_THREAD_BYTES: i32 = 9; // bytes of one thread area
 export const LAY_STAGE: i32 = 11; //     inference-only layout: i32[max N_{l−1}·N_l] where the host writes weights to import
-export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of u32[32] plus rows, u32[32] minus rows, i32 saturations, update state (stdp.ts), ready word (threads.ts)
+export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of the misc words (MISC_*)
 export const LAY_OFF_LIST: i32 = 12; //  offset in a thread area of the forward pass's step lists (see forward.ts)
 export const LAY_PART: i32 = 13; //     i64[THREADS × Pmax]: the backward pass's partial sums, one row per weight panel (desire.ts)
 export const LAY_UPD_ROW: i32 = 14; //  bytes of a row of LAY_UPD and LAY_CUR: THREADS regions of LAY_UPD_PART bytes
 export const LAY_UPD_PART: i32 = 15; // bytes of thread p's region of those rows (at p × it): its lanes of any layer
+// Byte offsets in a thread area's misc words (at LAY_OFF_MISC, 320 bytes):
+export const MISC_PLUS: usize = 0; //     u32[32]: rows an update adds for one input (stdp.ts)
+export const MISC_MINUS: usize = 128; //  u32[32]: rows it subtracts
+export const MISC_SAT: usize = 256; //    i32: the thread's saturation counter
+export const MISC_UPD_NG: usize = 260; // i32: groups listed by updatePrepare (stdp.ts)
+export const MISC_UPD_ROWS: usize = 264; // u32: its mask of non-zero update rows
+export const MISC_UPD_NA: usize = 268; // i32: its active inputs (0: nothing to apply)
+export const MISC_UPD_READY: usize = 272; // i32: 1 once its update is prepared (threads.ts, 2 threads)
+export const MISC_BWD_NG: usize = 276; // i32: the thread's backward factor groups (threads.ts)
+export const MISC_BWD_READY: usize = 280; // i32: the layer they are ready for (0: none)
 export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
 export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
 export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] master weights, Q11.20, row i = input i
@@ -188,19 +198,19 @@ export function weightAddress(base: usize, l: i32, i: i32, j: i32): usize {
 /** Adds to thread `tid`'s saturation counter. */
 // @ts-ignore: decorator
 @inline export function addSaturations(sc: usize, n: i32): void {
-  const p = sc + lay(LAY_OFF_MISC) + 256;
+  const p = sc + lay(LAY_OFF_MISC) + MISC_SAT;
   store<i32>(p, load<i32>(p) + n);
 }
 /** Saturation events: the configuration word plus every thread's counter. */
 export function totalSaturations(): i32 {
   let s = cfg(CFG_SAT);
-  for (let t = 0; t < threads(); t++) s += load<i32>(scratch(t) + lay(LAY_OFF_MISC) + 256);
+  for (let t = 0; t < threads(); t++) s += load<i32>(scratch(t) + lay(LAY_OFF_MISC) + MISC_SAT);
   return s;
 }
 /** Resets every saturation counter. */
 export function clearSaturations(): void {
   setCfg(CFG_SAT, 0);
-  for (let t = 0; t < threads(); t++) store<i32>(scratch(t) + lay(LAY_OFF_MISC) + 256, 0);
+  for (let t = 0; t < threads(); t++) store<i32>(scratch(t) + lay(LAY_OFF_MISC) + MISC_SAT, 0);
 }
 
 /** True when the layout is for inference only (no master weights). */

@@ -16,7 +16,8 @@
 import {
   CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_T, G_FRAC, LAY_OFF_ACTW, LAY_CUR, LAY_DESIRE, LAY_OFF_GROUPS, LAY_OFF_MISC, addSaturations,
   LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_STAGE, LAY_UPD, LAY_UPD_PART, LAY_UPD_ROW, LAY_WORDS, MASTER_FRAC, WMAX, cfg, inferOnly, laneStart, lay,
-  panelBase, panelRowBytes, setCfg, size, stride, weightAddress,
+  MISC_MINUS, MISC_PLUS, MISC_UPD_NA, MISC_UPD_NG, MISC_UPD_ROWS, panelBase, panelRowBytes, setCfg, size, stride,
+  weightAddress,
 } from "./layout";
 import { STREAM_ROUND, currentKey, draw } from "./rng";
 import { activeInputs } from "./forward";
@@ -93,11 +94,6 @@ function updateRows(
   return rows;
 }
 
-/** Byte offsets in a thread's misc area (LAY_OFF_MISC) of what updatePrepare leaves for updateApply. */
-const MISC_NG: usize = 260; //   i32: groups listed
-const MISC_ROWS: usize = 264; // u32: mask of the update rows that are not all zero
-const MISC_NA: usize = 268; //   i32: active inputs listed (0: nothing to apply)
-
 /**
  * First half of layer l's update of the neurons of weight panel p of np (see panels in layout.ts;
  * p = 0 of 1: all of them) from the inputs i0 ≤ i < i1: lists the 4-lane groups with a neuron
@@ -112,7 +108,7 @@ export function updatePrepare(
   l: i32, p: i32, np: i32, sc: usize, region: i32 = p, i0: i32 = 0, i1: i32 = size(l - 1),
 ): i32 {
   const misc = sc + lay(LAY_OFF_MISC);
-  store<i32>(misc + MISC_NA, 0);
+  store<i32>(misc + MISC_UPD_NA, 0);
   const j0 = laneStart(stride(l), p, np), j1 = laneStart(stride(l), p + 1, np);
   if (j0 == j1) return 0;
   const mant = <u64>(<u32>cfg(CFG_LR_MANT) & 0xffffff); // < 2^24 by construction
@@ -138,16 +134,16 @@ export function updatePrepare(
       v128.store(dst + c, i32x4.add(v128.load(prev + c), v128.load(src + c)));
     }
   }
-  store<i32>(misc + MISC_NG, ng);
-  store<u32>(misc + MISC_ROWS, rows);
-  store<i32>(misc + MISC_NA, na);
+  store<i32>(misc + MISC_UPD_NG, ng);
+  store<u32>(misc + MISC_UPD_ROWS, rows);
+  store<i32>(misc + MISC_UPD_NA, na);
   return na;
 }
 
 /** The number of active inputs that updatePrepare left in scratch area `sc` (0: nothing to apply). */
 // @ts-ignore: decorator
 @inline export function preparedInputs(sc: usize): i32 {
-  return load<i32>(sc + lay(LAY_OFF_MISC) + MISC_NA);
+  return load<i32>(sc + lay(LAY_OFF_MISC) + MISC_UPD_NA);
 }
 
 /**
@@ -164,8 +160,8 @@ export function updateApply(
   l: i32, p: i32, np: i32, owner: usize, region: i32, a0: i32, a1: i32, sc: usize,
 ): void {
   const om = owner + lay(LAY_OFF_MISC);
-  const ng = load<i32>(om + MISC_NG);
-  const rows = load<u32>(om + MISC_ROWS);
+  const ng = load<i32>(om + MISC_UPD_NG);
+  const rows = load<u32>(om + MISC_UPD_ROWS);
   const groups = owner + lay(LAY_OFF_GROUPS);
   const act = owner, actw = owner + lay(LAY_OFF_ACTW);
   const rowBytes = lay(LAY_UPD_ROW);
@@ -180,7 +176,7 @@ export function updateApply(
   const vmax = i32x4.splat(WMAX), vmin = i32x4.splat(-WMAX);
   let sat: i32 = 0;
   // Addresses of the rows to add (plus) and subtract (minus) for one input: at most 32 each.
-  const plus = sc + lay(LAY_OFF_MISC), minus = plus + 128;
+  const plus = sc + lay(LAY_OFF_MISC) + MISC_PLUS, minus = sc + lay(LAY_OFF_MISC) + MISC_MINUS;
   for (let a = a0; a < a1; a++) {
     const b = load<u32>(actw + (<usize>a << 2));
     const direct = b & rows;

@@ -9,9 +9,8 @@
 
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC, cfg,
-  cfgBase, laneStart, lay,
-  panelRowBytes, scratch, setCfg,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC,
+  MISC_BWD_NG, MISC_BWD_READY, MISC_UPD_READY, cfg, cfgBase, laneStart, lay, panelRowBytes, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
 import { dropoutMasks, encodeInput } from "./encode";
@@ -175,7 +174,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
 /** The word in a thread's misc area (scratch `sc`) that says its updateShared lists are ready. */
 // @ts-ignore: decorator
 @inline function readyWord(sc: usize): usize {
-  return sc + lay(LAY_OFF_MISC) + 272;
+  return sc + lay(LAY_OFF_MISC) + MISC_UPD_READY;
 }
 
 /** The hidden layer with the most weights (the last of equals), or 0 when there is none. */
@@ -195,11 +194,11 @@ function largestHidden(L: i32): i32 {
 /** Words in a thread's misc area: its backward factor groups, and the layer they are ready for. */
 // @ts-ignore: decorator
 @inline function backwardGroupsWord(sc: usize): usize {
-  return sc + lay(LAY_OFF_MISC) + 276;
+  return sc + lay(LAY_OFF_MISC) + MISC_BWD_NG;
 }
 // @ts-ignore: decorator
 @inline function backwardReadyWord(sc: usize): usize {
-  return sc + lay(LAY_OFF_MISC) + 280;
+  return sc + lay(LAY_OFF_MISC) + MISC_BWD_READY;
 }
 
 /** Waits until the i32 at `at` holds `value`. */
@@ -255,9 +254,9 @@ const UPDATE_UNIT: i32 = 16;
  * Thread tid's part of layer l's update with 2 threads: it prepares its panel's update (stdp.ts:
  * the update rows in its region, the lists in its scratch area), says so in its ready word, then
  * applies it to units of UPDATE_UNIT active inputs that it takes from the front of its panel's
- * claim word (CFG_UCLAIM + tid); then, once the other thread's preparation is ready, takes that panel's units from
- * the back. A thread that finished first so does some of the other's work. Every input's change
- * is computed the same way whoever applies it, so the weights are the same.
+ * claim word (CFG_UCLAIM + tid); then, once the other thread's preparation is ready, takes that
+ * panel's units from the back. A thread that finished first so does some of the other's work.
+ * Every input's change is computed the same way whoever applies it, so the weights are the same.
  */
 function updateShared(l: i32, tid: i32, sc: usize): void {
   const na = updatePrepare(l, tid, 2, sc);
