@@ -285,14 +285,18 @@ function forwardChunk32(
   return sat;
 }
 
-/** The g 4-lane groups of forwardGroups, 1 ≤ g ≤ 4, each count with its own loops. */
+/**
+ * The g 4-lane groups of forwardGroups, 1 ≤ g ≤ 4, each count with its own loops (`cur` as
+ * there: 0 runs the membranes, otherwise the currents go there).
+ */
 function forwardTail(
   base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, g: i32,
+  cur: usize = 0,
 ): i32 {
-  if (g == 4) return forwardGroups(base, ls, T, d, vthr, keep, out, 4);
-  if (g == 3) return forwardGroups(base, ls, T, d, vthr, keep, out, 3);
-  if (g == 2) return forwardGroups(base, ls, T, d, vthr, keep, out, 2);
-  return forwardGroups(base, ls, T, d, vthr, keep, out, 1);
+  if (g == 4) return forwardGroups(base, ls, T, d, vthr, keep, out, 4, cur);
+  if (g == 3) return forwardGroups(base, ls, T, d, vthr, keep, out, 3, cur);
+  if (g == 2) return forwardGroups(base, ls, T, d, vthr, keep, out, 2, cur);
+  return forwardGroups(base, ls, T, d, vthr, keep, out, 1, cur);
 }
 
 /**
@@ -383,7 +387,7 @@ export function forwardLayerSimd(
  */
 export function outputSplits(nt: i32): bool {
   const L = cfg(CFG_L), P = stride(L);
-  if (nt < 2 || L < 2 || P > 16) return false;
+  if (!ASC_FEATURE_THREADS || nt < 2 || L < 2 || P > 16) return false;
   return cfg(CFG_T) * P * 4 <= partRowBytes();
 }
 
@@ -406,13 +410,8 @@ export function outputCurrents(tid: i32, i0: i32, i1: i32, sc: usize): void {
   const na = activeInputs(L, act, actw, i0, i1);
   buildLists(na, act, actw, ls, <usize>P << 2);
   const base = lay(LAY_FWD + L), cur = lay(LAY_PART) + <usize>tid * <usize>partRowBytes();
-  const vz = i32x4.splat(0);
   // Only the currents are written: the membrane arguments are unused.
-  const g = P >> 2;
-  if (g == 4) forwardGroups(base, ls, T, 0, vz, 0, 0, 4, cur);
-  else if (g == 3) forwardGroups(base, ls, T, 0, vz, 0, 0, 3, cur);
-  else if (g == 2) forwardGroups(base, ls, T, 0, vz, 0, 0, 2, cur);
-  else forwardGroups(base, ls, T, 0, vz, 0, 0, 1, cur);
+  forwardTail(base, ls, T, 0, i32x4.splat(0), 0, 0, P >> 2, cur);
 }
 
 /**
