@@ -12,8 +12,8 @@
 
 import {
   CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD, LAY_OFF_GROUPS,
-  LAY_KEEP, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_PART, LAY_WORDS, cfg, cfgBase, laneStart, lay, panelBase, panelRowBytes,
-  panels, size, stride,
+  LAY_KEEP, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_OFF_MISC, LAY_WORDS, MISC_BWD_NG, cfg, cfgBase, laneStart, lay, panelBase,
+  panelRowBytes, panels, scratch, size, stride,
 } from "./layout";
 
 /** Output desire from the counts and the label. */
@@ -149,62 +149,51 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
 }
 
 /**
- * The threaded form of backwardLayerSimd for a layer in weight panels (l < L), first half: thread
- * p of np sums, for every input i of layer l − 1 the update needs (all of them unless `needed`),
- * the products over the factor groups of its own panel only, S_i^p, into row p of the partial
- * sums (LAY_PART, i64). It reads no other thread's weights, and of layer l's desires only its
- * panel's. After a barrier backwardFinish adds the np rows: the same exact i64 sums as
- * backwardLayerSimd's, so the same desires.
+ * The threaded form of backwardLayerSimd for a layer in np weight panels (l < L, 2 ≤ np ≤ 64):
+ * the desire of the inputs i0 ≤ i < i1 of layer l − 1 (0 for inputs the update does not read,
+ * with `needed`) from the factors of every panel, panel q's as backwardFactors left them in
+ * thread q's scratch area (kvec, the groups listed, their number in its misc word MISC_BWD_NG)
+ * for its lanes. S_i is the sum over the panels of each panel's products: the same exact i64 sum
+ * as backwardLayerSimd's, so the same desires, whichever thread computes which inputs. `sc` is the
+ * calling thread's scratch area (its list area holds the panels' table meanwhile).
  */
-export function backwardPartial(l: i32, p: i32, np: i32, sc: usize, needed: bool): void {
-  const P = stride(l);
-  const kvec = sc + lay(LAY_OFF_KVEC);
-  const groups = sc + lay(LAY_OFF_GROUPS);
-  const g1 = backwardFactors(l, kvec, groups, laneStart(P, p, np), laneStart(P, p + 1, np));
-  backwardPartialRows(l, p, np, kvec, groups, g1, 0, size(l - 1), needed);
-}
-
-/**
- * The inputs i0 ≤ i < i1 of backwardPartial for panel p of np, from that panel's factors (kvec,
- * and the g1 groups listed at `groups`, as backwardFactors left them): S_i^p into row p of the
- * partial sums. Any thread may run it for any panel once those factors are written (threads.ts).
- */
-export function backwardPartialRows(
-  l: i32, p: i32, np: i32, kvec: usize, groups: usize, g1: i32, i0: i32, i1: i32, needed: bool,
-): void {
-  const fwd = panelBase(lay(LAY_FWD + l), l, p, np);
-  const wrow = panelRowBytes(l, p, np);
-  const part = lay(LAY_PART) + <usize>p * <usize>stride(l - 1) * 8;
-  const f = cfg(CFG_F + l);
-  const chunk: i32 = min(256, 1 << (17 - f)); // as in backwardLayerSimd
-  const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
-  for (let i = i0; i < i1; i++) {
-    if (notNeeded(needed, inWords, inKeep, i)) {
-      continue;
-    }
-    const row = fwd + <usize>i * wrow;
-    store<i64>(part + (<usize>i << 3), groupSum(row, kvec, groups, 0, g1, chunk));
-  }
-}
-
-/**
- * Second half of the threaded backward pass of layer l (after backwardPartial on every panel
- * and a barrier): the desire of the inputs [i0, i1) of layer l − 1 from the sums of the np
- * partial rows (0 for inputs the update does not read, with `needed`).
- */
-export function backwardFinish(l: i32, np: i32, i0: i32, i1: i32, needed: bool): void {
+export function backwardRows(l: i32, np: i32, i0: i32, i1: i32, sc: usize, needed: bool): void {
   const nIn = size(l - 1);
   const out = lay(LAY_DESIRE + l - 1);
   const thr = <i64>cfg(CFG_THR_HID + l);
-  const part = lay(LAY_PART), rowBytes = <usize>stride(l - 1) * 8;
+  const f = cfg(CFG_F + l);
+  const chunk: i32 = min(256, 1 << (17 - f)); // as in backwardLayerSimd
+  const fwd = lay(LAY_FWD + l);
+  // The panels' table, 16 bytes a panel: its row 0, bytes per row, group list, groups listed;
+  // panels without a factor are left out.
+  const tab = sc + lay(LAY_OFF_LIST);
+  let nq: i32 = 0;
+  for (let q = 0; q < np; q++) {
+    const sq = scratch(q);
+    const g = load<i32>(sq + lay(LAY_OFF_MISC) + MISC_BWD_NG);
+    if (g == 0) continue;
+    const e = tab + (<usize>nq << 4);
+    store<u32>(e, <u32>panelBase(fwd, l, q, np));
+    store<u32>(e, <u32>panelRowBytes(l, q, np), 4);
+    store<u32>(e, <u32>(sq + lay(LAY_OFF_GROUPS)), 8);
+    store<u32>(e, <u32>g, 12);
+    nq++;
+  }
   const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
+  const kvecOff = lay(LAY_OFF_KVEC) - lay(LAY_OFF_GROUPS); // the factors follow the groups
   for (let i = i0; i < i1; i++) {
     if (notNeeded(needed, inWords, inKeep, i)) {
       store<i32>(out + (<usize>i << 2), 0);
       continue;
     }
     let total: i64 = 0;
-    for (let q = 0; q < np; q++) total += load<i64>(part + <usize>q * rowBytes + (<usize>i << 3));
+    for (let k = 0; k < nq; k++) {
+      const e = tab + (<usize>k << 4);
+      // Weight (i, j) of the panel is at row + 4j.
+      const row = <usize>load<u32>(e) + <usize>i * <usize>load<u32>(e, 4);
+      const groups = <usize>load<u32>(e, 8);
+      total += groupSum(row, groups + kvecOff, groups, 0, load<i32>(e, 12), chunk);
+    }
     const mag = total < 0 ? -total : total;
     const v: i32 = (mag >= thr ? 1 : 0) | (total > 0 ? 2 : 0);
     store<i32>(out + (<usize>i << 2), v);

@@ -18,7 +18,7 @@ import {
   forwardLayerSimd, outputCounts, outputCurrents, outputFinish, outputSplits, takeUnit,
 } from "./forward";
 import {
-  backwardFactors, backwardFinish, backwardLayerSimd, backwardPartial, backwardPartialRows, outputDesire,
+  backwardFactors, backwardLayerSimd, backwardRows, outputDesire,
 } from "./desire";
 import { preparedInputs, updateApply, updateLayerSimd, updatePrepare } from "./stdp";
 import { setSampleKey } from "./rng";
@@ -84,8 +84,8 @@ export function barrier(nt: i32): void {
 export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u32, index: u32): i32 {
   const L = cfg(CFG_L);
   const sc = scratch(tid);
-  // Not ready: the other thread reads this thread's ready word only after the barriers below.
-  if (ASC_FEATURE_THREADS && nt == 2) {
+  // Not ready: the other threads read this thread's ready words only after the barriers below.
+  if (ASC_FEATURE_THREADS && nt >= 2) {
     atomic.store<i32>(readyWord(sc), 0);
     atomic.store<i32>(backwardReadyWord(sc), 0);
   }
@@ -122,18 +122,17 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   if (tid == 0) {
     setCfg(CFG_RESULT, outputCounts());
     if (train) outputDesire(label);
-    // The hidden layers' forward units are all taken (barriers above): their claim words hand
-    // out the backward pass's units next (backwardShared), after the barrier below.
-    if (ASC_FEATURE_THREADS && nt == 2) {
-      for (let k = 4; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
+    // The hidden layers' forward units are all taken (barriers above): claim word 2l hands out
+    // layer l's backward units next (backwardShared), after the barrier below.
+    if (ASC_FEATURE_THREADS && nt >= 2) {
+      for (let l = 2; l < L; l++) atomic.store<i32>(word(CFG_CLAIM + 2 * l), 0);
     }
   }
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
   barrier(nt);
-  // From here on every thread computes the desires of the neurons in its own lanes of each
-  // hidden layer (the lanes of its weight panels): the update of its panel and the partial sums
-  // of the layer below read no other desires, so no barrier is needed between them. First the
-  // output layer's backward pass and its update, split by its inputs.
+  // The output layer's backward pass and its update are split by its inputs: each thread
+  // computes the desires of its own lanes of layer L − 1, the only ones its panel's backward
+  // factors below read, so no barrier is needed between them.
   if (L >= 2) {
     const n = size(L - 1), P = stride(L - 1);
     const i0 = ownLane(P, n, tid, nt), i1 = ownLane(P, n, tid + 1, nt);
@@ -143,18 +142,13 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     updateLayerSimd(L, 0, 1, sc);
   }
   for (let l = L - 1; l >= 2; l--) {
-    // Hidden layers are in weight panels: each thread sums over its own panel for every input,
-    // then, after a barrier, adds the partial sums of the inputs in its own lanes of layer l − 1.
-    const n = size(l - 1), P = stride(l - 1);
-    if (nt > 1) {
-      if (ASC_FEATURE_THREADS && nt == 2) backwardShared(l, tid, sc, l == 2);
-      else backwardPartial(l, tid, nt, sc, l == 2);
+    // Hidden layers are in weight panels: each thread computes its own panel's factors, then the
+    // inputs of layer l − 1 go in units that any thread may take, each summed over all panels.
+    if (ASC_FEATURE_THREADS && nt > 1) {
+      backwardShared(l, tid, nt, sc, l == 2);
       barrier(nt);
-      backwardFinish(l, nt, ownLane(P, n, tid, nt), ownLane(P, n, tid + 1, nt), l == 2);
-      // The next layer's partial sums reuse the rows this one's sums are still read from.
-      if (l > 2) barrier(nt);
     } else {
-      backwardLayerSimd(l, 0, n, sc, l == 2);
+      backwardLayerSimd(l, 0, size(l - 1), sc, l == 2);
     }
   }
   // Each thread updates its panel of every hidden layer, one layer after the other, in update rows
@@ -214,36 +208,27 @@ function waitUntil(at: usize, value: i32): void {
 const BACKWARD_UNIT: i32 = 64;
 
 /**
- * Thread tid's part of the partial sums of layer l's backward pass with 2 threads (backwardPartial,
- * shared out like updateShared): it computes its panel's factors, says so in its ready word, then
- * sums its panel's rows for the units of BACKWARD_UNIT inputs it takes from the front of its
- * panel's claim word (CFG_CLAIM + 2l + tid, free again after the forward pass); then, once the
- * other thread's factors are ready, takes that panel's units from the back, with its factors. The
- * sums are the same whoever computes them.
+ * Thread tid's part of layer l's backward pass with nt ≥ 2 threads: it computes its panel's
+ * factors, says so in its ready word, waits until every other thread's are ready, then computes
+ * the desires of the units of BACKWARD_UNIT inputs of layer l − 1 that it takes from claim word
+ * CFG_CLAIM + 2l (free again after the forward pass), each from the factors of all panels
+ * (backwardRows). The desires are the same whoever computes them; a barrier after this keeps the
+ * factors until everyone is done with them.
  */
-function backwardShared(l: i32, tid: i32, sc: usize, needed: bool): void {
+function backwardShared(l: i32, tid: i32, nt: i32, sc: usize, needed: bool): void {
   const P = stride(l), nIn = size(l - 1);
   const kvec = sc + lay(LAY_OFF_KVEC), groups = sc + lay(LAY_OFF_GROUPS);
-  const g1 = backwardFactors(l, kvec, groups, laneStart(P, tid, 2), laneStart(P, tid + 1, 2));
-  store<i32>(backwardGroupsWord(sc), g1);
-  atomic.store<i32>(backwardReadyWord(sc), l); // a release: the other thread may read the factors
-  atomic.notify(backwardReadyWord(sc), 1);
-  const units = (nIn + BACKWARD_UNIT - 1) / BACKWARD_UNIT;
-  const own = word(CFG_CLAIM + 2 * l + tid);
-  for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
-    backwardPartialRows(
-      l, tid, 2, kvec, groups, g1, u * BACKWARD_UNIT, min(nIn, (u + 1) * BACKWARD_UNIT), needed,
-    );
+  const g = backwardFactors(l, kvec, groups, laneStart(P, tid, nt), laneStart(P, tid + 1, nt));
+  store<i32>(backwardGroupsWord(sc), g);
+  atomic.store<i32>(backwardReadyWord(sc), l); // a release: the others may read the factors
+  atomic.notify(backwardReadyWord(sc));
+  for (let q = 0; q < nt; q++) {
+    if (q != tid) waitUntil(backwardReadyWord(scratch(q)), l);
   }
-  const q = 1 - tid, oq = scratch(q);
-  waitUntil(backwardReadyWord(oq), l);
-  const gq = load<i32>(backwardGroupsWord(oq));
-  const kq = oq + lay(LAY_OFF_KVEC), grq = oq + lay(LAY_OFF_GROUPS);
-  const other = word(CFG_CLAIM + 2 * l + q);
-  for (let u = takeUnit(other, units, true); u >= 0; u = takeUnit(other, units, true)) {
-    backwardPartialRows(
-      l, q, 2, kq, grq, gq, u * BACKWARD_UNIT, min(nIn, (u + 1) * BACKWARD_UNIT), needed,
-    );
+  const units = (nIn + BACKWARD_UNIT - 1) / BACKWARD_UNIT;
+  const claim = word(CFG_CLAIM + 2 * l);
+  for (let u = takeUnit(claim, units, false); u >= 0; u = takeUnit(claim, units, false)) {
+    backwardRows(l, nt, u * BACKWARD_UNIT, min(nIn, (u + 1) * BACKWARD_UNIT), sc, needed);
   }
 }
 
