@@ -12,8 +12,8 @@
 
 import {
   CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD, LAY_OFF_GROUPS,
-  LAY_KEEP, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_OFF_MISC, LAY_WORDS, MISC_BWD_NG, cfg, cfgBase, laneStart, lay, panelBase,
-  panelRowBytes, panels, scratch, size, stride,
+  LAY_KEEP, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_PART, LAY_WORDS, cfg, cfgBase, laneStart, lay, panelBase,
+  panelRowBytes, panels, size, stride,
 } from "./layout";
 
 /** Output desire from the counts and the label. */
@@ -41,22 +41,23 @@ export function outputDesire(label: i32): void {
 export function backwardFactors(
   l: i32, kvec: usize, groups: usize, j0: i32 = 0, j1: i32 = stride(l),
 ): i32 {
-  const n = cfg(CFG_N);
+  const vn = i32x4.splat(cfg(CFG_N));
   const des = lay(LAY_DESIRE + l);
   const keep = lay(LAY_KEEP + l);
   const words = lay(LAY_WORDS + l);
+  const zero = i32x4.splat(0), one = i32x4.splat(1), two = i32x4.splat(2);
   let ng: i32 = 0;
-  for (let j = j0; j < j1; j++) {
+  for (let j = j0; j < j1; j += 4) {
     const o = <usize>j << 2;
-    const dj = load<i32>(des + o);
-    let k: i32 = 0;
-    if ((dj & 1) != 0 && load<i32>(keep + o) != 0) {
-      const c = <i32>popcnt(load<u32>(words + o));
-      k = (dj & 2) != 0 ? abs(n - c) : -c;
-    }
-    store<i32>(kvec + o, k);
-    if ((j & 3) == 3 && v128.any_true(v128.load(kvec + o - 12))) {
-      store<u32>(groups + (<usize>ng << 2), <u32>(o - 12));
+    const d = v128.load(des + o);
+    // The spike counts c_j: popcounts of the bytes, summed pairwise into each lane.
+    const c = i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(i8x16.popcnt(v128.load(words + o))));
+    const desired = v128.and(i32x4.ne(v128.and(d, one), zero), i32x4.ne(v128.load(keep + o), zero));
+    const up = i32x4.ne(v128.and(d, two), zero);
+    const k = v128.and(v128.bitselect(i32x4.abs(i32x4.sub(vn, c)), i32x4.neg(c), up), desired);
+    v128.store(kvec + o, k);
+    if (v128.any_true(k)) {
+      store<u32>(groups + (<usize>ng << 2), <u32>o);
       ng++;
     }
   }
@@ -68,15 +69,6 @@ export function backwardFactors(
 @inline function firstGroupAt(groups: usize, ng: i32, g: i32, from: u32): i32 {
   while (g < ng && load<u32>(groups + (<usize>g << 2)) < from) g++;
   return g;
-}
-
-/**
- * With `needed`: true when input i of layer l − 1 did not fire or was dropped, so that its
- * update never reads its desire (see backwardLayerSimd).
- */
-// @ts-ignore: decorator
-@inline function notNeeded(needed: bool, inWords: usize, inKeep: usize, i: i32): bool {
-  return needed && (load<u32>(inWords + (<usize>i << 2)) == 0 || load<i32>(inKeep + (<usize>i << 2)) == 0);
 }
 
 /**
@@ -127,12 +119,15 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
   // Groups per chunk: 4·chunk products of ≤ 2^(F+8)·32 per lane must stay below 2^31:
   // chunk ≤ 2^(18 − F); keep a factor 2.
   const chunk: i32 = min(256, 1 << (17 - f));
-  const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
-  for (let i = i0; i < i1; i++) {
-    if (notNeeded(needed, inWords, inKeep, i)) {
-      store<i32>(out + (<usize>i << 2), 0);
-      continue;
-    }
+  // With `needed`: the listed inputs (in the thread's active-input list, free here), 0 elsewhere.
+  const list = sc;
+  let n = i1 - i0;
+  if (needed) {
+    if (i1 > i0) memory.fill(out + (<usize>i0 << 2), 0, <usize>(i1 - i0) << 2);
+    n = backwardInputs(l, list, true, i0, i1);
+  }
+  for (let a = 0; a < n; a++) {
+    const i = needed ? <i32>load<u32>(list + (<usize>a << 2)) : i0 + a;
     let total: i64 = 0;
     for (let q = 0; q < np; q++) {
       const g0 = <i32>load<u32>(gq + (<usize>q << 2)), g1 = <i32>load<u32>(gq + (<usize>(q + 1) << 2));
@@ -149,54 +144,79 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
 }
 
 /**
- * The threaded form of backwardLayerSimd for a layer in np weight panels (l < L, 2 ≤ np ≤ 64):
- * the desire of the inputs i0 ≤ i < i1 of layer l − 1 (0 for inputs the update does not read,
- * with `needed`) from the factors of every panel, panel q's as backwardFactors left them in
- * thread q's scratch area (kvec, the groups listed, their number in its misc word MISC_BWD_NG)
- * for its lanes. S_i is the sum over the panels of each panel's products: the same exact i64 sum
- * as backwardLayerSimd's, so the same desires, whichever thread computes which inputs. `sc` is the
- * calling thread's scratch area (its list area holds the panels' table meanwhile).
+ * The inputs i0 ≤ i < i1 of layer l − 1 (all by default; i0 a multiple of 4) whose desire the
+ * backward pass of layer l computes, ascending, to `list` (u32[N_{l−1}]): with `needed` those
+ * that fired and were kept (see backwardLayerSimd), otherwise all. Returns their number.
  */
-export function backwardRows(l: i32, np: i32, i0: i32, i1: i32, sc: usize, needed: bool): void {
+export function backwardInputs(
+  l: i32, list: usize, needed: bool, i0: i32 = 0, i1: i32 = size(l - 1),
+): i32 {
+  if (!needed) {
+    for (let i = i0; i < i1; i++) store<u32>(list + (<usize>(i - i0) << 2), <u32>i);
+    return max(0, i1 - i0);
+  }
+  const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
+  const zero = i32x4.splat(0);
+  let n: i32 = 0;
+  // 4 inputs at a time (i0 is a multiple of 4 and the rows are padded to one; lanes from i1 on are
+  // masked off).
+  for (let i = i0; i < i1; i += 4) {
+    const o = <usize>i << 2;
+    const m = v128.and(i32x4.ne(v128.load(inWords + o), zero), i32x4.ne(v128.load(inKeep + o), zero));
+    let bits = i32x4.bitmask(m);
+    if (i + 4 > i1) bits &= (1 << (i1 - i)) - 1;
+    for (; bits != 0; bits &= bits - 1) {
+      store<u32>(list + (<usize>n << 2), <u32>(i + ctz(bits)));
+      n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * The threaded form of backwardLayerSimd for a layer in np weight panels (l < L), first half:
+ * for the inputs list[a], a0 ≤ a < a1 (backwardInputs), the products of panel p's weights with
+ * its factors (kvec, and the g1 groups listed at `groups`, as backwardFactors left them), S_i^p,
+ * into row p of the partial sums (LAY_PART, i64[P_{l−1}] a row). Any thread may run it for any
+ * panel once those factors are written; the thread that owns the panel reads only its own weights.
+ * After a barrier backwardFinish adds the np rows: the same exact i64 sums as backwardLayerSimd's,
+ * so the same desires.
+ */
+export function backwardPartial(
+  l: i32, p: i32, np: i32, kvec: usize, groups: usize, g1: i32, list: usize, a0: i32, a1: i32,
+): void {
+  const fwd = panelBase(lay(LAY_FWD + l), l, p, np);
+  const wrow = <usize>panelRowBytes(l, p, np);
+  const part = lay(LAY_PART) + <usize>p * <usize>stride(l - 1) * 8;
+  const f = cfg(CFG_F + l);
+  const chunk: i32 = min(256, 1 << (17 - f)); // as in backwardLayerSimd
+  for (let a = a0; a < a1; a++) {
+    const i = <usize>load<u32>(list + (<usize>a << 2));
+    store<i64>(part + (i << 3), groupSum(fwd + i * wrow, kvec, groups, 0, g1, chunk));
+  }
+}
+
+/**
+ * Second half of the threaded backward pass of layer l (after backwardPartial of every panel for
+ * the n inputs at `list`, and a barrier): the desire of the inputs [i0, i1) of layer l − 1, from
+ * the sums of the np partial rows for those in the list, 0 for the others.
+ */
+export function backwardFinish(l: i32, np: i32, i0: i32, i1: i32, list: usize, n: i32): void {
   const nIn = size(l - 1);
   const out = lay(LAY_DESIRE + l - 1);
   const thr = <i64>cfg(CFG_THR_HID + l);
-  const f = cfg(CFG_F + l);
-  const chunk: i32 = min(256, 1 << (17 - f)); // as in backwardLayerSimd
-  const fwd = lay(LAY_FWD + l);
-  // The panels' table, 16 bytes a panel: its row 0, bytes per row, group list, groups listed;
-  // panels without a factor are left out.
-  const tab = sc + lay(LAY_OFF_LIST);
-  let nq: i32 = 0;
-  for (let q = 0; q < np; q++) {
-    const sq = scratch(q);
-    const g = load<i32>(sq + lay(LAY_OFF_MISC) + MISC_BWD_NG);
-    if (g == 0) continue;
-    const e = tab + (<usize>nq << 4);
-    store<u32>(e, <u32>panelBase(fwd, l, q, np));
-    store<u32>(e, <u32>panelRowBytes(l, q, np), 4);
-    store<u32>(e, <u32>(sq + lay(LAY_OFF_GROUPS)), 8);
-    store<u32>(e, <u32>g, 12);
-    nq++;
-  }
-  const inWords = lay(LAY_WORDS + l - 1), inKeep = lay(LAY_KEEP + l - 1);
-  const kvecOff = lay(LAY_OFF_KVEC) - lay(LAY_OFF_GROUPS); // the factors follow the groups
-  for (let i = i0; i < i1; i++) {
-    if (notNeeded(needed, inWords, inKeep, i)) {
-      store<i32>(out + (<usize>i << 2), 0);
-      continue;
-    }
+  const part = lay(LAY_PART), rowBytes = <usize>stride(l - 1) * 8;
+  if (i1 > i0) memory.fill(out + (<usize>i0 << 2), 0, <usize>(i1 - i0) << 2);
+  let a = 0;
+  while (a < n && <i32>load<u32>(list + (<usize>a << 2)) < i0) a++;
+  for (; a < n; a++) {
+    const i = <usize>load<u32>(list + (<usize>a << 2));
+    if (<i32>i >= i1) break;
     let total: i64 = 0;
-    for (let k = 0; k < nq; k++) {
-      const e = tab + (<usize>k << 4);
-      // Weight (i, j) of the panel is at row + 4j.
-      const row = <usize>load<u32>(e) + <usize>i * <usize>load<u32>(e, 4);
-      const groups = <usize>load<u32>(e, 8);
-      total += groupSum(row, groups + kvecOff, groups, 0, load<i32>(e, 12), chunk);
-    }
+    for (let q = 0; q < np; q++) total += load<i64>(part + <usize>q * rowBytes + (i << 3));
     const mag = total < 0 ? -total : total;
     const v: i32 = (mag >= thr ? 1 : 0) | (total > 0 ? 2 : 0);
-    store<i32>(out + (<usize>i << 2), v);
+    store<i32>(out + (i << 2), v);
   }
   if (i1 == nIn) for (let i = nIn; i < stride(l - 1); i++) store<i32>(out + (<usize>i << 2), 0);
 }

@@ -69,7 +69,7 @@ export const LAY_THREAD_BYTES: i32 = 9; // bytes of one thread area
 export const LAY_STAGE: i32 = 11; //     inference-only layout: i32[max N_{l−1}·N_l] where the host writes weights to import
 export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of the misc words (MISC_*)
 export const LAY_OFF_LIST: i32 = 12; //  offset in a thread area of the forward pass's step lists (see forward.ts)
-export const LAY_PART: i32 = 13; //     8·Pmax bytes per thread: its part of the output layer's currents (forward.ts)
+export const LAY_PART: i32 = 13; //     8·Pmax bytes per thread: the backward pass's partial sums of its panel (desire.ts), its part of the output layer's currents (forward.ts)
 export const LAY_UPD_ROW: i32 = 14; //  bytes of a row of LAY_UPD and LAY_CUR: THREADS regions of LAY_UPD_PART bytes
 export const LAY_UPD_PART: i32 = 15; // bytes of thread p's region of those rows (at p × it): its lanes of any layer
 // Byte offsets in a thread area's misc words (at LAY_OFF_MISC, 320 bytes):

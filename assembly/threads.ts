@@ -18,7 +18,7 @@ import {
   forwardLayerSimd, outputCounts, outputCurrents, outputFinish, outputSplits, takeUnit,
 } from "./forward";
 import {
-  backwardFactors, backwardLayerSimd, backwardRows, outputDesire,
+  backwardFactors, backwardFinish, backwardInputs, backwardLayerSimd, backwardPartial, outputDesire,
 } from "./desire";
 import { preparedInputs, updateApply, updateLayerSimd, updatePrepare } from "./stdp";
 import { setSampleKey } from "./rng";
@@ -122,10 +122,10 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   if (tid == 0) {
     setCfg(CFG_RESULT, outputCounts());
     if (train) outputDesire(label);
-    // The hidden layers' forward units are all taken (barriers above): claim word 2l hands out
-    // layer l's backward units next (backwardShared), after the barrier below.
-    if (ASC_FEATURE_THREADS && nt >= 2) {
-      for (let l = 2; l < L; l++) atomic.store<i32>(word(CFG_CLAIM + 2 * l), 0);
+    // The hidden layers' forward units are all taken (barriers above): their claim words hand
+    // out the backward pass's units next (backwardShared), after the barrier below.
+    if (ASC_FEATURE_THREADS && nt == 2) {
+      for (let k = 4; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
     }
   }
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
@@ -142,13 +142,18 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     updateLayerSimd(L, 0, 1, sc);
   }
   for (let l = L - 1; l >= 2; l--) {
-    // Hidden layers are in weight panels: each thread computes its own panel's factors, then the
-    // inputs of layer l − 1 go in units that any thread may take, each summed over all panels.
+    // Hidden layers are in weight panels: each thread sums over its own panel for the inputs the
+    // update needs (listed in its scratch area), then, after a barrier, adds up the partial sums
+    // of those in its own lanes of layer l − 1.
+    const n = size(l - 1), P = stride(l - 1);
     if (ASC_FEATURE_THREADS && nt > 1) {
-      backwardShared(l, tid, nt, sc, l == 2);
+      const listed = backwardShared(l, tid, nt, sc, l == 2);
       barrier(nt);
+      backwardFinish(l, nt, ownLane(P, n, tid, nt), ownLane(P, n, tid + 1, nt), sc, listed);
+      // The next layer's partial sums reuse the rows this one's sums are still read from.
+      if (l > 2) barrier(nt);
     } else {
-      backwardLayerSimd(l, 0, size(l - 1), sc, l == 2);
+      backwardLayerSimd(l, 0, n, sc, l == 2);
     }
   }
   // Each thread updates its panel of every hidden layer, one layer after the other, in update rows
@@ -204,32 +209,46 @@ function waitUntil(at: usize, value: i32): void {
   }
 }
 
-/** Inputs of a unit of backwardShared. */
-const BACKWARD_UNIT: i32 = 64;
+/** Listed inputs in a unit of backwardShared. */
+const BACKWARD_UNIT: i32 = 32;
 
 /**
- * Thread tid's part of layer l's backward pass with nt ≥ 2 threads: it computes its panel's
- * factors, says so in its ready word, waits until every other thread's are ready, then computes
- * the desires of the units of BACKWARD_UNIT inputs of layer l − 1 that it takes from claim word
- * CFG_CLAIM + 2l (free again after the forward pass), each from the factors of all panels
- * (backwardRows). The desires are the same whoever computes them; a barrier after this keeps the
- * factors until everyone is done with them.
+ * Thread tid's part of the partial sums of layer l's backward pass (backwardPartial) with nt ≥ 2
+ * threads: it computes its panel's factors and lists the inputs of layer l − 1 to sum (in its
+ * scratch area: backwardInputs), then sums its own panel for all of them. With 2 threads, those go
+ * in units of BACKWARD_UNIT listed inputs that it takes from the front of its panel's claim word
+ * (CFG_CLAIM + 2l + tid, free again after the forward pass); then, once the other thread's factors
+ * are ready (its ready word), it takes that panel's units from the back, with those factors. The
+ * sums are the same whoever computes them. Returns the number of inputs listed.
  */
-function backwardShared(l: i32, tid: i32, nt: i32, sc: usize, needed: bool): void {
-  const P = stride(l), nIn = size(l - 1);
+function backwardShared(l: i32, tid: i32, nt: i32, sc: usize, needed: bool): i32 {
+  const P = stride(l);
   const kvec = sc + lay(LAY_OFF_KVEC), groups = sc + lay(LAY_OFF_GROUPS);
-  const g = backwardFactors(l, kvec, groups, laneStart(P, tid, nt), laneStart(P, tid + 1, nt));
-  store<i32>(backwardGroupsWord(sc), g);
-  atomic.store<i32>(backwardReadyWord(sc), l); // a release: the others may read the factors
-  atomic.notify(backwardReadyWord(sc));
-  for (let q = 0; q < nt; q++) {
-    if (q != tid) waitUntil(backwardReadyWord(scratch(q)), l);
+  const g1 = backwardFactors(l, kvec, groups, laneStart(P, tid, nt), laneStart(P, tid + 1, nt));
+  const list = sc; // the active inputs' list of the forward pass and the update: free here
+  if (nt != 2) {
+    const n = backwardInputs(l, list, needed);
+    backwardPartial(l, tid, nt, kvec, groups, g1, list, 0, n);
+    return n;
   }
-  const units = (nIn + BACKWARD_UNIT - 1) / BACKWARD_UNIT;
-  const claim = word(CFG_CLAIM + 2 * l);
-  for (let u = takeUnit(claim, units, false); u >= 0; u = takeUnit(claim, units, false)) {
-    backwardRows(l, nt, u * BACKWARD_UNIT, min(nIn, (u + 1) * BACKWARD_UNIT), sc, needed);
+  store<i32>(backwardGroupsWord(sc), g1);
+  atomic.store<i32>(backwardReadyWord(sc), l); // a release: the other thread may read the factors
+  atomic.notify(backwardReadyWord(sc), 1);
+  const n = backwardInputs(l, list, needed);
+  const units = (n + BACKWARD_UNIT - 1) / BACKWARD_UNIT;
+  const own = word(CFG_CLAIM + 2 * l + tid);
+  for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
+    backwardPartial(l, tid, 2, kvec, groups, g1, list, u * BACKWARD_UNIT, min(n, (u + 1) * BACKWARD_UNIT));
   }
+  const q = 1 - tid, oq = scratch(q);
+  waitUntil(backwardReadyWord(oq), l);
+  const gq = load<i32>(backwardGroupsWord(oq));
+  const kq = oq + lay(LAY_OFF_KVEC), grq = oq + lay(LAY_OFF_GROUPS);
+  const other = word(CFG_CLAIM + 2 * l + q);
+  for (let u = takeUnit(other, units, true); u >= 0; u = takeUnit(other, units, true)) {
+    backwardPartial(l, q, 2, kq, grq, gq, list, u * BACKWARD_UNIT, min(n, (u + 1) * BACKWARD_UNIT));
+  }
+  return n;
 }
 
 /** Active inputs of a unit of updateShared. */

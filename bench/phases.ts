@@ -18,9 +18,8 @@
  * upd1 and upd2 (the hidden updates: the first layer's, then the others'). "wait" phases are
  * barriers (the time a thread waits for the slowest); "between" is the time from the end of one
  * step to the start of the next (host work on thread 0, waiting for the next step on the
- * others). With threads, the hidden backward pass is split further: bwdP is the thread's factors,
- * the wait for the other threads' and its units of inputs, bwdW the barrier after them, and bwd
- * what follows (nothing: it stays for the column's 1-thread meaning).
+ * others). With threads, the hidden backward pass is split further: bwdP is its partial sums,
+ * bwdW the barrier after them, and bwd what follows (the sums of the partials).
  *
  * @module
  */
@@ -103,8 +102,8 @@ const marks: [string, string][] = [
     "  } else if (tid == 0) {\n    updateLayerSimd(L, 0, 1, sc);\n  }\n  mark(tid, 14);\n",
   ],
   [
-    "      backwardLayerSimd(l, 0, size(l - 1), sc, l == 2);\n    }\n  }\n",
-    "      backwardLayerSimd(l, 0, size(l - 1), sc, l == 2);\n    }\n    mark(tid, 6);\n  }\n",
+    "      backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n  }\n",
+    "      backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n    mark(tid, 6);\n  }\n",
   ],
   [
     "    if (l != shared) updateLayerSimd(l, tid, nt, sc);\n  }\n  if (shared != 0) updateShared(shared, tid, sc);\n  barrier(nt);\n",
@@ -113,8 +112,8 @@ const marks: [string, string][] = [
   ],
 ];
 marks.push([
-  "      backwardShared(l, tid, nt, sc, l == 2);\n      barrier(nt);\n",
-  "      backwardShared(l, tid, nt, sc, l == 2);\n      mark(tid, 12);\n      barrier(nt);\n      mark(tid, 13);\n",
+  "      const listed = backwardShared(l, tid, nt, sc, l == 2);\n      barrier(nt);\n",
+  "      const listed = backwardShared(l, tid, nt, sc, l == 2);\n      mark(tid, 12);\n      barrier(nt);\n      mark(tid, 13);\n",
 ]);
 for (const [find, repl] of marks) await patch("assembly/threads.ts", find, repl);
 // The hosts provide the clock.
