@@ -29,17 +29,19 @@ import { activeInputs } from "./forward";
 function updateGroups(l: i32, j0: i32, j1: i32, groups: usize): i32 {
   const des = lay(LAY_DESIRE + l), keep = lay(LAY_KEEP + l), words = lay(LAY_WORDS + l);
   const jn = min(j1, size(l));
+  const zero = i32x4.splat(0), one = i32x4.splat(1);
   let ng: i32 = 0;
+  // 4 lanes at a time (j0 is a multiple of 4; lanes from jn on are masked off).
   for (let j = j0; j < jn; j += 4) {
-    let any = false;
-    for (let q = j; q < min(j + 4, jn); q++) {
-      const o = <usize>q << 2;
-      if ((load<i32>(des + o) & 1) != 0 && load<i32>(keep + o) != 0 && load<u32>(words + o) != 0) {
-        any = true;
-      }
-    }
-    if (any) {
-      store<u32>(groups + (<usize>ng << 2), <u32>(j << 2));
+    const o = <usize>j << 2;
+    const m = v128.and(
+      v128.and(i32x4.ne(v128.and(v128.load(des + o), one), zero), i32x4.ne(v128.load(keep + o), zero)),
+      i32x4.ne(v128.load(words + o), zero),
+    );
+    let bits = i32x4.bitmask(m);
+    if (j + 4 > jn) bits &= (1 << (jn - j)) - 1;
+    if (bits != 0) {
+      store<u32>(groups + (<usize>ng << 2), <u32>o);
       ng++;
     }
   }
