@@ -38,6 +38,7 @@ export const CFG_GO: i32 = 109; //       sample generation: the host bumps it to
 export const CFG_STOP: i32 = 110; //     non-zero: workers return from workerLoop
 export const CFG_READY: i32 = 111; //    workers waiting in workerLoop
 export const CFG_BAR_COUNT: i32 = 112; // barrier: threads arrived
+export const CFG_SLEEPERS: i32 = 113; // threads asleep in atomic.wait (threads.ts): while 0, no notify is needed
 export const CFG_BAR_GEN: i32 = 116; //  barrier: generation
 export const CFG_ARG_MODE: i32 = 120; // runSample arguments: 1 train, 0 infer
 export const CFG_ARG_LABEL: i32 = 121;

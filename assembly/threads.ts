@@ -9,7 +9,7 @@
 
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SLEEPERS, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC,
   MISC_BWD_NG, MISC_BWD_READY, MISC_UPD_READY, cfg, cfgBase, laneStart, lay, panelRowBytes, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
@@ -46,13 +46,31 @@ const SPINS: i32 = 2000;
   return s > 0 ? s : SPINS;
 }
 
-/** Waits while the i32 at `at` holds `value`: polls (spinLimit), then sleeps until notified. */
+/**
+ * Waits while the i32 at `at` holds `value`: polls (spinLimit), then sleeps until notified,
+ * counted in CFG_SLEEPERS while it sleeps.
+ */
 function waitWhile(at: usize, value: i32): void {
   let spins = 0;
   const limit = spinLimit();
   while (atomic.load<i32>(at) == value) {
-    if (++spins > limit) atomic.wait<i32>(at, value, -1);
+    if (++spins > limit) {
+      atomic.add<i32>(word(CFG_SLEEPERS), 1);
+      atomic.wait<i32>(at, value, -1);
+      atomic.sub<i32>(word(CFG_SLEEPERS), 1);
+    }
   }
+}
+
+/**
+ * Wakes up to `count` threads asleep on the i32 at `at`, after a change to it; skipped while no
+ * thread sleeps (a notify costs a call into the host even then). Safe, as every access here is
+ * sequentially consistent: a thread about to sleep counts itself before atomic.wait checks the
+ * value, so either this sees the count, or that check sees the change and does not sleep.
+ */
+// @ts-ignore: decorator
+@inline function wake(at: usize, count: i32): void {
+  if (atomic.load<i32>(word(CFG_SLEEPERS)) != 0) atomic.notify(at, count);
 }
 
 /** Waits until all nt threads have arrived (spins briefly, then sleeps on the generation word). */
@@ -62,7 +80,7 @@ export function barrier(nt: i32): void {
   if (atomic.add<i32>(word(CFG_BAR_COUNT), 1) == nt - 1) {
     atomic.store<i32>(word(CFG_BAR_COUNT), 0);
     atomic.add<i32>(word(CFG_BAR_GEN), 1);
-    atomic.notify(word(CFG_BAR_GEN), nt);
+    wake(word(CFG_BAR_GEN), nt);
   } else {
     waitWhile(word(CFG_BAR_GEN), gen);
   }
@@ -233,7 +251,7 @@ function backwardShared(l: i32, tid: i32, nt: i32, sc: usize, needed: bool): i32
   }
   store<i32>(backwardGroupsWord(sc), g1);
   atomic.store<i32>(backwardReadyWord(sc), l); // a release: the other thread may read the factors
-  atomic.notify(backwardReadyWord(sc), 1);
+  wake(backwardReadyWord(sc), 1);
   const n = backwardInputs(l, list, needed);
   const units = (n + BACKWARD_UNIT - 1) / BACKWARD_UNIT;
   const own = word(CFG_CLAIM + 2 * l + tid);
@@ -265,7 +283,7 @@ const UPDATE_UNIT: i32 = 16;
 function updateShared(l: i32, tid: i32, sc: usize): void {
   const na = updatePrepare(l, tid, 2, sc);
   atomic.store<i32>(readyWord(sc), 1); // a release: the other thread may read the lists
-  atomic.notify(readyWord(sc), 1);
+  wake(readyWord(sc), 1);
   const own = word(CFG_UCLAIM + tid), units = (na + UPDATE_UNIT - 1) / UPDATE_UNIT;
   for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
     updateApply(l, tid, 2, sc, tid, u * UPDATE_UNIT, min(na, (u + 1) * UPDATE_UNIT), sc);

@@ -120,7 +120,8 @@ export class ThreadPool {
     w[CFG.ARG_EPOCH] = epoch | 0;
     w[CFG.ARG_INDEX] = index | 0;
     Atomics.add(w, CFG.GO, 1); // a release: the workers see the arguments and the image
-    Atomics.notify(w, CFG.GO);
+    // Only a sleeping worker needs the notify (it counts itself in SLEEPERS before it sleeps).
+    if (Atomics.load(w, CFG.SLEEPERS) !== 0) Atomics.notify(w, CFG.GO);
     return this.exports.runSample();
   }
 

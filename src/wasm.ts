@@ -94,6 +94,7 @@ export const CFG = {
   GO: 109,
   STOP: 110,
   READY: 111,
+  SLEEPERS: 113,
   ARG_MODE: 120,
   ARG_LABEL: 121,
   ARG_EPOCH: 122,

@@ -97,6 +97,11 @@ Deno.test("Network with 1, 2 and 3 threads trains bit-identical weights", async 
           } finally {
             await net.close();
           }
+          // Every thread that slept in atomic.wait counted itself out again (the module and the
+          // host skip a notify while SLEEPERS is 0).
+          const sleepers =
+            new Int32Array(net.exports.memory.buffer, net.exports.configPtr())[CFG.SLEEPERS];
+          assert.equal(sleepers, 0, `SLEEPERS is ${sleepers} after close`);
         },
       );
     }
