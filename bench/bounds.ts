@@ -41,9 +41,9 @@
  * moved into one panel per thread): each worker's lanes of a layer stored as a row-major
  * sub-matrix of their own, in a memory region of its own, so that no cache line or prefetch
  * stream of the forward and update work is shared; the gather as partial sums over each panel's
- * groups, a barrier, and a pass that adds them (threads.ts instead gives each thread its half of
- * the rows across both panels, and splits a layer at lane groups rather than 32-lane chunks, so
- * this is a model of its traffic, not a copy of its code). The former layout (full-width rows
+ * groups, a barrier, and a pass that adds them (threads.ts does so over the listed rows the update
+ * needs only, in units the other thread may take, and splits a layer at lane groups rather than
+ * 32-lane chunks, so this is a model of its traffic, not a copy of its code). The former layout (full-width rows
  * shared by both threads, both threads' lanes in every row), kept for comparison. The bound of
  * the 2-thread training targets is the lower of the independent copies' and the panels'
  * speedups; the former layout's figure is printed beside it as context.
@@ -1969,8 +1969,8 @@ export function formatBounds(r: BoundsResult, opts: FormatOptions = {}): string[
         "the forward's chunks: layer 2's 25 chunks give 384 | 416 lanes; threads.ts: 400 | 400), " +
         "so no cache line is touched by both; the gather: each worker its panel's groups of all " +
         "the rows (partial sums), a barrier, then each adds the two partials for its half of the " +
-        "rows (8 barriers a sample; threads.ts: each thread its half of the rows across both " +
-        "panels, 7); 1 thread: the same full-width whole step as the shared row's, measured in " +
+        "rows (8 barriers a sample; threads.ts: the same over the rows the update needs, 7); " +
+        "1 thread: the same full-width whole step as the shared row's, measured in " +
         "its own turn.",
     );
   }
