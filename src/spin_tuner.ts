@@ -2,13 +2,17 @@
  * Online choice of how long a waiting thread polls before it sleeps (internal).
  *
  * In the threaded build a thread that reaches a barrier first polls the barrier word, then sleeps
- * in `atomic.wait` (config word SPINS: the number of polls, about 5 ns each; 0 means the module's
- * default of 2000). Waking a sleeping thread costs tens of microseconds, so on an idle machine
- * long polls are faster; on a loaded one the thread waited for may have lost its core, and long
- * polls burn the time it needs. Measured on 2 cores, MNIST, 2 threads (bench/RESULTS.md,
- * 2026-11-29): 10,000 and 50,000 polls train 1.05× and 1.08× as fast as 2,000 on an idle
- * machine, 0.93× and 0.77× as fast with one other busy process. With this tuner: 1.03× idle,
- * 1.00× loaded (it pays for its explorations).
+ * in `atomic.wait` (config word SPINS: the number of polls, well under a nanosecond each; 0 means
+ * the module's default of 2000). Waking a sleeping thread costs tens of microseconds, so on an
+ * idle machine long polls are faster; on a loaded one the thread waited for may have lost its
+ * core, and long polls burn the time it needs. Measured on 2 cores, MNIST, 2 threads
+ * (bench/RESULTS.md, 2026-11-29): 10,000 and 50,000 polls train 1.05× and 1.08× as fast as 2,000
+ * on an idle machine, 0.93× and 0.77× as fast with one other busy process. With this tuner: 1.03×
+ * idle, 1.00× loaded (it pays for its explorations). Counted later the same day: with 10,000 polls
+ * a waiting thread still slept 1.2–2.4 times a step (10,000 polls do not last the 8–10 µs a worker
+ * waits while the host's thread encodes the sample), with 50,000 about once in 10–30 steps, with
+ * 200,000 about once in 1,000. A fourth candidate of 200,000 gained 1.01× idle (MNIST; 1.006×
+ * Fashion-MNIST) and lost 0.90× with one other busy process, so it is not among them.
  *
  * So the host measures: in an exploration, every candidate runs blocks of steps in turn (a
  * rotating order, several rounds, so the machine's drifting speed hits all alike), and the one
