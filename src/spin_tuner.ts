@@ -2,7 +2,7 @@
  * Online choice of how long a waiting thread polls before it sleeps (internal).
  *
  * In the threaded build a thread that reaches a barrier first polls the barrier word, then sleeps
- * in `atomic.wait` (config word SPINS: the number of polls, well under a nanosecond each; 0 means
+ * in `atomic.wait` (config word SPINS: the number of polls, under a nanosecond each here; 0 means
  * the module's default of 2000). Waking a sleeping thread costs tens of microseconds, so on an
  * idle machine long polls are faster; on a loaded one the thread waited for may have lost its
  * core, and long polls burn the time it needs. Measured on 2 cores, MNIST, 2 threads
