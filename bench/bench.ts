@@ -51,6 +51,7 @@ import { columnSum, type LimitResult, measureColumnSum } from "./limit.ts";
 import { type BoundsResult, formatBounds, runBounds } from "./bounds.ts";
 import { encodeModel } from "../src/model_file.ts";
 import { peakRssBytes } from "../src/memory.ts";
+import { median } from "../src/stats.ts";
 import { findNode } from "../tests/tools.ts";
 
 // ------------------------------------------------------------------------------------ options
@@ -166,12 +167,6 @@ function presetConfig(name: DatasetName): NetConfig {
 }
 
 const now = () => performance.now();
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 let peakRss = 0;
 /** Samples the resident set size into the high-water mark. */

@@ -94,6 +94,7 @@ import {
   type WorkerRun,
 } from "./bounds_kernels.ts";
 import { columnSum, measureColumnSum } from "./limit.ts";
+import { median } from "../src/stats.ts";
 
 export { type BoundsKernels, instantiateBoundsKernels, type Phase, type Plan, type ScaleKind };
 
@@ -1235,12 +1236,6 @@ class Pool {
 }
 
 // ---------------------------------------------------------------------------- measurement
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n === 0 ? NaN : n % 2 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
 /** Calls fn(reps) with reps doubled until one call takes ≥ targetMs; returns reps. */
 function calibrate(fn: (reps: number) => void, targetMs: number): number {

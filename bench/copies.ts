@@ -27,6 +27,7 @@ import { defaultConfig } from "../src/params.ts";
 import { Network } from "../src/network.ts";
 import { loadDataset } from "../src/datasets.ts";
 import { shuffledOrder } from "../src/rng.ts";
+import { median } from "../src/stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -116,10 +117,6 @@ const same = (await Promise.all(copies.map((c) => c.ask({ kind: "weights" })))).
 await Promise.all(copies.map((c) => c.ask({ kind: "close" })));
 await threaded.close();
 
-const median = (a: number[]) => {
-  const s = [...a].sort((x, y) => x - y), m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const ratios = (kind: string) => got[kind].map((v, r) => v / got.one[r]);
 const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
 const range = (a: number[]) => `${Math.min(...a).toFixed(2)}–${Math.max(...a).toFixed(2)}`;

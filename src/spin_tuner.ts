@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { median } from "./stats.ts";
 
 /** Polls before sleeping that the tuner tries: the module's default, and two longer. */
 export const SPIN_CANDIDATES: readonly number[] = [2000, 10000, 50000];
@@ -157,7 +158,7 @@ export class SpinTuner {
     // The exploration is complete: the lowest median block time wins.
     let best = 0, bestMs = Infinity;
     for (let k = 0; k < this.#cands.length; k++) {
-      const m = median(this.#times[k]);
+      const m = this.#times[k].length > 0 ? median(this.#times[k]) : Infinity;
       if (m < bestMs) [best, bestMs] = [k, m];
     }
     this.#chosen = best;
@@ -166,11 +167,4 @@ export class SpinTuner {
     this.#exploitLeft = this.#exploit;
     if (this.#exploit === 0) this.#explore();
   }
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return Infinity;
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
