@@ -19,7 +19,8 @@
  * barriers (the time a thread waits for the slowest); "between" is the time from the end of one
  * step to the start of the next (host work on thread 0, waiting for the next step on the
  * others). With threads, the hidden backward pass is split further: bwdP is its partial sums,
- * bwdW the barrier after them, and bwd what follows (the sums of the partials).
+ * bwdW the barrier after them, and bwd what follows (the sums of the partials). "lists" is the part of fwd that a thread spends listing the
+ * active inputs and building the step lists (each thread builds the whole layer's lists).
  *
  * @module
  */
@@ -116,6 +117,25 @@ marks.push([
   "      const listed = backwardShared(l, tid, nt, sc, l == 2);\n      mark(tid, 12);\n      barrier(nt);\n      mark(tid, 13);\n",
 ]);
 for (const [find, repl] of marks) await patch("assembly/threads.ts", find, repl);
+// Inside the forward pass: the time a thread spends listing the active inputs and building the
+// step lists (word 7, "lists", a part of fwd).
+await patch(
+  "assembly/forward.ts",
+  "export function forwardLayerSimd(",
+  `@external("env", "now") declare function nowF(): f64;
+export function forwardLayerSimd(`,
+);
+await patch(
+  "assembly/forward.ts",
+  "  const na = activeInputs(l, act, actw);\n  // Row offsets in this panel; weight (i, j) is at fwd + i·rowBytes + 4j.\n  buildLists(na, act, actw, ls, panelRowBytes(l, p, np));\n",
+  `  const tl0 = nowF();
+  const na = activeInputs(l, act, actw);
+  buildLists(na, act, actw, ls, panelRowBytes(l, p, np));
+  const lw = cfgBase() + (<usize>(192 + p * 16 + 7) << 2);
+  store<i32>(lw, load<i32>(lw) + <i32>((nowF() - tl0) * 10000));
+`,
+);
+await patch("assembly/forward.ts", "  CFG_D, CFG_L,", "  cfgBase, CFG_D, CFG_L,");
 // The hosts provide the clock.
 await patch(
   "src/wasm.ts",
@@ -201,6 +221,7 @@ const phases: [number, string][] = [
   [0, "enc"],
   [1, "wait"],
   [2, "fwd"],
+  [7, "lists"],
   [3, "wait"],
   [4, "out"],
   [5, "wait"],
