@@ -13,9 +13,13 @@ import { currentKey, draw } from "./rng";
 
 /** Writes keep[l] for every layer: seeded dropout while training, all kept otherwise. */
 export function dropoutMasks(train: bool): void {
+  dropoutLayers(train, currentKey(), 0, cfg(CFG_L));
+}
+
+/** Writes keep[l] for the layers l0 ≤ l ≤ l1, with the sample's key `key` (see dropoutMasks). */
+export function dropoutLayers(train: bool, key: u64, l0: i32, l1: i32): void {
   const L = cfg(CFG_L);
-  const key = currentKey();
-  for (let l = 0; l <= L; l++) {
+  for (let l = l0; l <= l1; l++) {
     const keep = lay(LAY_KEEP + l);
     const n = size(l), p = stride(l);
     const thr = <u32>cfg(CFG_DROP + l);

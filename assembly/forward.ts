@@ -17,7 +17,8 @@
 // of the inputs that fire in step t are added from per-step lists of row offsets, then the
 // membranes of those 32 neurons advance one step. The chunk of an active input's row is one
 // 128-byte piece that stays in L1 after its first visit, and the current never goes to memory.
-// Lists per step t, built once per layer from the input words (thread area, LAY_OFF_LIST):
+// Lists per step t, built once per layer from the input words (a thread area, LAY_OFF_LIST; with
+// 2 threads, the first layer's are built by thread 1 and read by both):
 //   rise[t]: inputs whose run of spikes starts at t, fall[t]: whose run ended at t − 1,
 //   spike[t]: inputs that fire at t (each input goes to rise/fall or to spike, whichever
 //   gives fewer entries). A running sum R over rise − fall carries the first kind from step
@@ -148,13 +149,14 @@ function buildLists(na: i32, act: usize, actw: usize, ls: usize, rowBytes: usize
 }
 
 /**
- * 32 neurons (main loop): `base` = their column in row 0 of fwd, keep and out at their lane.
- * Returns the number of saturated membrane adds.
+ * 32 neurons (main loop): `base` = their column in row 0 of fwd, keep and out at their lane; the
+ * step lists in the list area `lists`, the membrane state in the list area `ls` (the calling
+ * thread's; `lists` may be another thread's). Returns the number of saturated membrane adds.
  */
 function forwardChunk32(
-  base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize,
+  base: usize, ls: usize, lists: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize,
 ): i32 {
-  const beg = ls + LS_BEG, ent = ls + LS_ENT, rs = ls + LS_R;
+  const beg = lists + LS_BEG, ent = lists + LS_ENT, rs = ls + LS_R;
   let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   memory.fill(ls, 0, 256);
   let sat: i32 = 0;
@@ -237,10 +239,10 @@ function forwardChunk32(
  */
 // @ts-ignore: decorator
 @inline function forwardGroups(
-  base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, g: i32,
+  base: usize, ls: usize, lists: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, g: i32,
   cur: usize = 0,
 ): i32 {
-  const beg = ls + LS_BEG, ent = ls + LS_ENT;
+  const beg = lists + LS_BEG, ent = lists + LS_ENT;
   let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
   memory.fill(ls, 0, 64);
   memory.fill(ls + LS_W, 0, 64);
@@ -294,13 +296,13 @@ function forwardChunk32(
  * there: 0 runs the membranes, otherwise the currents go there).
  */
 function forwardTail(
-  base: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, g: i32,
+  base: usize, ls: usize, lists: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, g: i32,
   cur: usize = 0,
 ): i32 {
-  if (g == 4) return forwardGroups(base, ls, T, d, vthr, keep, out, 4, cur);
-  if (g == 3) return forwardGroups(base, ls, T, d, vthr, keep, out, 3, cur);
-  if (g == 2) return forwardGroups(base, ls, T, d, vthr, keep, out, 2, cur);
-  return forwardGroups(base, ls, T, d, vthr, keep, out, 1, cur);
+  if (g == 4) return forwardGroups(base, ls, lists, T, d, vthr, keep, out, 4, cur);
+  if (g == 3) return forwardGroups(base, ls, lists, T, d, vthr, keep, out, 3, cur);
+  if (g == 2) return forwardGroups(base, ls, lists, T, d, vthr, keep, out, 2, cur);
+  return forwardGroups(base, ls, lists, T, d, vthr, keep, out, 1, cur);
 }
 
 /**
@@ -309,21 +311,32 @@ function forwardTail(
  */
 // @ts-ignore: decorator
 @inline function forwardUnit(
-  fwd: usize, ls: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, j0: i32, j1: i32,
-  u: i32,
+  fwd: usize, ls: usize, lists: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, j0: i32,
+  j1: i32, u: i32,
 ): i32 {
   const j = j0 + (u << 5);
   if (j + 32 <= j1) {
     const o = <usize>j << 2;
-    return forwardChunk32(fwd + o, ls, T, d, vthr, keep + o, out + o);
+    return forwardChunk32(fwd + o, ls, lists, T, d, vthr, keep + o, out + o);
   }
   // The tail: up to 28 lanes, 16 at a time.
   let sat: i32 = 0;
   for (let k = j; k < j1; k += 16) {
     const o = <usize>k << 2;
-    sat += forwardTail(fwd + o, ls, T, d, vthr, keep + o, out + o, min(j1 - k, 16) >> 2);
+    sat += forwardTail(fwd + o, ls, lists, T, d, vthr, keep + o, out + o, min(j1 - k, 16) >> 2);
   }
   return sat;
+}
+
+/**
+ * The step lists of layer l's active inputs (activeInputs, buildLists) in scratch area `sc`'s list
+ * area, as byte offsets of rows `rowBytes` apart: what forwardLayerSimd reads.
+ */
+export function inputLists(l: i32, rowBytes: usize, sc: usize): void {
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
+  const na = activeInputs(l, act, actw);
+  // Row offsets in the panel; weight (i, j) is at fwd + i·rowBytes + 4j.
+  buildLists(na, act, actw, sc + lay(LAY_OFF_LIST), rowBytes);
 }
 
 /**
@@ -349,20 +362,23 @@ function forwardTail(
  * their rows have the same offsets and one set of lists serves both): the two claim words at
  * `claim` (panel 0, panel 1) hand out the units; a thread takes its own panel's from the front,
  * then the other panel's from the back, so a thread on a faster core does more of them. Every
- * unit is computed the same way whoever takes it, so the words are the same.
+ * unit is computed the same way whoever takes it, so the words are the same. With `lists` ≠ 0,
+ * the step lists are not built but read from the list area there (inputLists of this panel, or of
+ * one with rows of the same width, by any thread).
  */
 export function forwardLayerSimd(
-  l: i32, train: bool, p: i32, np: i32, sc: usize, claim: usize = 0,
+  l: i32, train: bool, p: i32, np: i32, sc: usize, claim: usize = 0, lists: usize = 0,
 ): void {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
   const P = stride(l);
   const j0 = laneStart(P, p, np), j1 = laneStart(P, p + 1, np);
   if (j0 == j1) return;
-  const act = sc, actw = sc + lay(LAY_OFF_ACTW), ls = sc + lay(LAY_OFF_LIST);
-  const na = activeInputs(l, act, actw);
-  // Row offsets in this panel; weight (i, j) is at fwd + i·rowBytes + 4j.
-  buildLists(na, act, actw, ls, panelRowBytes(l, p, np));
+  const ls = sc + lay(LAY_OFF_LIST);
+  if (lists == 0) {
+    inputLists(l, panelRowBytes(l, p, np), sc);
+    lists = ls;
+  }
   const vthr = i32x4.splat(cfg(train ? CFG_THR_TRAIN + l : CFG_THR_EVAL + l));
   const fwd = panelBase(lay(LAY_FWD + l), l, p, np), keep = lay(LAY_KEEP + l), out = lay(LAY_WORDS + l);
   const units = (j1 - j0 + 31) >> 5;
@@ -371,15 +387,15 @@ export function forwardLayerSimd(
     const q = 1 - p;
     const own = claim + (<usize>p << 2), other = claim + (<usize>q << 2);
     for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
-      sat += forwardUnit(fwd, ls, T, d, vthr, keep, out, j0, j1, u);
+      sat += forwardUnit(fwd, ls, lists, T, d, vthr, keep, out, j0, j1, u);
     }
     const fq = panelBase(lay(LAY_FWD + l), l, q, np);
     const k0 = laneStart(P, q, np), k1 = laneStart(P, q + 1, np);
     for (let u = takeUnit(other, units, true); u >= 0; u = takeUnit(other, units, true)) {
-      sat += forwardUnit(fq, ls, T, d, vthr, keep, out, k0, k1, u);
+      sat += forwardUnit(fq, ls, lists, T, d, vthr, keep, out, k0, k1, u);
     }
   } else {
-    for (let u = 0; u < units; u++) sat += forwardUnit(fwd, ls, T, d, vthr, keep, out, j0, j1, u);
+    for (let u = 0; u < units; u++) sat += forwardUnit(fwd, ls, lists, T, d, vthr, keep, out, j0, j1, u);
   }
   if (sat != 0) addSaturations(sc, sat);
 }
@@ -415,7 +431,7 @@ export function outputCurrents(tid: i32, i0: i32, i1: i32, sc: usize): void {
   buildLists(na, act, actw, ls, <usize>P << 2);
   const base = lay(LAY_FWD + L), cur = lay(LAY_PART) + <usize>tid * <usize>partRowBytes();
   // Only the currents are written: the membrane arguments are unused.
-  forwardTail(base, ls, T, 0, i32x4.splat(0), 0, 0, P >> 2, cur);
+  forwardTail(base, ls, ls, T, 0, i32x4.splat(0), 0, 0, P >> 2, cur);
 }
 
 /**

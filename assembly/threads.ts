@@ -9,19 +9,19 @@
 
 import {
   CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SLEEPERS, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SEED, CFG_SLEEPERS, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_OFF_MISC,
   MISC_BWD_NG, MISC_BWD_READY, MISC_UPD_READY, cfg, cfgBase, laneStart, lay, panelRowBytes, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
-import { dropoutMasks, encodeInput } from "./encode";
+import { dropoutLayers, dropoutMasks, encodeInput } from "./encode";
 import {
-  forwardLayerSimd, outputCounts, outputCurrents, outputFinish, outputSplits, takeUnit,
+  forwardLayerSimd, inputLists, outputCounts, outputCurrents, outputFinish, outputSplits, takeUnit,
 } from "./forward";
 import {
   backwardFactors, backwardFinish, backwardInputs, backwardLayerSimd, backwardPartial, outputDesire,
 } from "./desire";
 import { preparedInputs, updateApply, updateLayerSimd, updatePrepare } from "./stdp";
-import { setSampleKey } from "./rng";
+import { currentKey, sampleKey, setSampleKey } from "./rng";
 
 // @ts-ignore: decorator
 @inline function word(k: i32): usize {
@@ -109,22 +109,36 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     atomic.store<i32>(readyWord(sc), 0);
     atomic.store<i32>(backwardReadyWord(sc), 0);
   }
+  // With 2 threads and a first hidden layer in panels of equal width, thread 1 encodes the input
+  // and builds the first layer's step lists (for both panels: their rows have the same width)
+  // while thread 0 draws the hidden layers' dropout masks; otherwise thread 0 does all of it.
+  const early = ASC_FEATURE_THREADS && nt == 2 && L >= 2 && equalPanels(1);
   if (tid == 0) {
     if (train) setSampleKey(epoch, index);
-    dropoutMasks(train);
-    encodeInput();
+    if (early) {
+      dropoutLayers(train, currentKey(), 1, L);
+    } else {
+      dropoutMasks(train);
+      encodeInput();
+    }
     if (ASC_FEATURE_THREADS && nt == 2) {
       // The forward units' claims (CLAIM + 2l + p) and the update units' (CLAIM + p).
       for (let k = 0; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
     }
+  } else if (early) {
+    // The key thread 0 stores, computed here (only the input layer's dropout draws from it).
+    dropoutLayers(train, train ? sampleKey(<u32>cfg(CFG_SEED), epoch, index) : 0, 0, 0);
+    encodeInput();
+    inputLists(1, panelRowBytes(1, 1, 2), sc);
   }
   barrier(nt);
   for (let l = 1; l < L; l++) {
     // A hidden layer's weights are in one panel per thread (layout.ts): thread tid's lanes.
     // With 2 threads and panels of equal width, a thread that finishes its panel first takes
     // units of the other's (forward.ts).
-    const steal = ASC_FEATURE_THREADS && nt == 2 && panelRowBytes(l, 0, 2) == panelRowBytes(l, 1, 2);
-    forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);
+    const steal = ASC_FEATURE_THREADS && nt == 2 && equalPanels(l);
+    const lists = early && l == 1 ? scratch(1) + lay(LAY_OFF_LIST) : 0;
+    forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0, lists);
     barrier(nt);
   }
   // The output layer is small (10 neurons): its currents are split by inputs (each thread those
@@ -188,6 +202,12 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   if (shared != 0) updateShared(shared, tid, sc);
   barrier(nt);
   return cfg(CFG_RESULT);
+}
+
+/** Whether hidden layer l's two weight panels (2 threads) have rows of the same width. */
+// @ts-ignore: decorator
+@inline function equalPanels(l: i32): bool {
+  return panelRowBytes(l, 0, 2) == panelRowBytes(l, 1, 2);
 }
 
 /** The word in a thread's misc area (scratch `sc`) that says its updateShared lists are ready. */

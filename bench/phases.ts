@@ -20,7 +20,8 @@
  * step to the start of the next (host work on thread 0, waiting for the next step on the
  * others). With threads, the hidden backward pass is split further: bwdP is its partial sums,
  * bwdW the barrier after them, and bwd what follows (the sums of the partials). "lists" is the part of fwd that a thread spends listing the
- * active inputs and building the step lists (each thread builds the whole layer's lists).
+ * active inputs and building the step lists (each thread builds the whole layer's lists; with 2
+ * threads, thread 1 builds the first layer's in enc, while thread 0 draws the dropout masks).
  *
  * @module
  */
@@ -91,8 +92,8 @@ const marks: [string, string][] = [
     "  mark(tid, 0);\n  barrier(nt);\n  mark(tid, 1);\n  for (let l = 1; l < L; l++) {\n    // A hidden",
   ],
   [
-    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);\n    barrier(nt);\n",
-    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n",
+    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0, lists);\n    barrier(nt);\n",
+    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0, lists);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n",
   ],
   [
     "  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n",
@@ -127,12 +128,11 @@ export function forwardLayerSimd(`,
 );
 await patch(
   "assembly/forward.ts",
-  "  const na = activeInputs(l, act, actw);\n  // Row offsets in this panel; weight (i, j) is at fwd + i·rowBytes + 4j.\n  buildLists(na, act, actw, ls, panelRowBytes(l, p, np));\n",
-  `  const tl0 = nowF();
-  const na = activeInputs(l, act, actw);
-  buildLists(na, act, actw, ls, panelRowBytes(l, p, np));
-  const lw = cfgBase() + (<usize>(192 + p * 16 + 7) << 2);
-  store<i32>(lw, load<i32>(lw) + <i32>((nowF() - tl0) * 10000));
+  "    inputLists(l, panelRowBytes(l, p, np), sc);\n",
+  `    const tl0 = nowF();
+    inputLists(l, panelRowBytes(l, p, np), sc);
+    const lw = cfgBase() + (<usize>(192 + p * 16 + 7) << 2);
+    store<i32>(lw, load<i32>(lw) + <i32>((nowF() - tl0) * 10000));
 `,
 );
 await patch("assembly/forward.ts", "  CFG_D, CFG_L,", "  cfgBase, CFG_D, CFG_L,");
