@@ -23,7 +23,10 @@ Deno.test("Network with 1, 2 and 3 threads trains bit-identical weights", async 
   // split unevenly into panels; and an output layer wider than a thread's share of the widest
   // layer (each thread updates all its lanes for its own inputs). With 2 threads, the update of
   // the hidden layer with the most weights is shared out (threads.ts): the first layer in most,
-  // the second in 784-100-900-10.
+  // the second in 784-100-900-10. A hidden layer in panels of equal width (a multiple of 8 lanes)
+  // lets a thread take the other's forward units; when it is the first, thread 1 builds its step
+  // lists for both (784-24-400, 784-96-52-36-10, 784-64-48-10). 784-64-48-10 and 784-68-48-40-10
+  // have later layers of equal panels, after a first of equal and of unequal ones.
   const secondLargest = [784, 100, 900, 10];
   const shapes = [
     config.sizes,
@@ -31,6 +34,8 @@ Deno.test("Network with 1, 2 and 3 threads trains bit-identical weights", async 
     [784, 96, 52, 36, 10],
     [784, 24, 400],
     secondLargest,
+    [784, 64, 48, 10],
+    [784, 68, 48, 40, 10],
   ];
   for (const sizes of shapes) {
     let reference: { weights: Int32Array[]; predictions: number[]; counts: number[] } | undefined;
