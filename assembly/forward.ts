@@ -26,7 +26,7 @@
 //   choice change nothing but the work.
 
 import {
-  CFG_D, CFG_L, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
+  CFG_D, CFG_L, CLAIM_PANEL_BYTES, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
   LAY_FWD, LAY_KEEP, LAY_OFF_LIST, LAY_PART, LAY_WORDS, cfg, laneStart, lay, panelBase, panelRowBytes, setCfg, size,
   stepMask, stride,
 } from "./layout";
@@ -385,7 +385,7 @@ export function forwardLayerSimd(
   let sat: i32 = 0;
   if (ASC_FEATURE_THREADS && claim != 0) {
     const q = 1 - p;
-    const own = claim + (<usize>p << 2), other = claim + (<usize>q << 2);
+    const own = claim + <usize>p * CLAIM_PANEL_BYTES, other = claim + <usize>q * CLAIM_PANEL_BYTES;
     for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
       sat += forwardUnit(fwd, ls, lists, T, d, vthr, keep, out, j0, j1, u);
     }

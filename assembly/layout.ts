@@ -47,8 +47,8 @@ export const CFG_ARG_INDEX: i32 = 123;
 export const CFG_RESULT: i32 = 124; //   runSample result (prediction)
 export const CFG_INFER_ONLY: i32 = 125; // non-zero: inference only (no master weights, no training)
 export const CFG_SPINS: i32 = 126; //    threaded build: polls before a waiting thread sleeps (0: the default)
-export const CFG_CLAIM: i32 = 160; //   + 2l + p (l 1..15, p 0..1): threaded build, 2 threads: claims of panel p's forward units in layer l (module-written)
-export const CFG_UCLAIM: i32 = 160; //  + p (p 0..1; CLAIM's l = 0): claims of panel p's update units of the last hidden layer (threads.ts)
+export const CFG_CLAIM: i32 = 160; //   + l + 16p (l 1..15, p 0..1): threaded build, 2 threads: claims of panel p's forward units in layer l, then of its backward units (module-written; each panel's in a cache line of its own: see claimWord)
+export const CFG_UCLAIM: i32 = 160; //  + 16p (p 0..1; CLAIM's l = 0): claims of panel p's update units of the largest hidden layer (threads.ts)
 /** Byte offsets inside the block. */
 export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
 export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c
@@ -89,6 +89,18 @@ export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] maste
 export const LAY_FWD: i32 = 64; //       + l (1..L): i32[N_{l−1} × P_l] forward weights, Q.F[l]
 export const LAY_DESIRE: i32 = 80; //    + l (1..L): i32[P_l] desire: bit 0 desired, bit 1 direction (fire)
 export const LAY_WORDS_N: i32 = 96;
+
+/**
+ * The configuration word of panel p's claims in layer l (2 threads; l = 0: the shared update's).
+ * Each panel's words are in a 64-byte line of their own: a thread claims its own panel's units
+ * without taking the line from the other core (only a thread that takes the other's units does).
+ */
+// @ts-ignore: decorator
+@inline export function claimWord(l: i32, p: i32): i32 {
+  return CFG_CLAIM + l + (p << 4);
+}
+/** Bytes from panel 0's claim word of a layer to panel 1's (see claimWord). */
+export const CLAIM_PANEL_BYTES: usize = 64;
 
 // @ts-ignore: decorator
 @inline export function cfgBase(): usize {

@@ -8,9 +8,9 @@
 // compiled out.
 
 import {
-  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_CLAIM, CFG_GO,
-  CFG_L, CFG_READY, CFG_RESULT, CFG_SEED, CFG_SLEEPERS, CFG_SPINS, CFG_STOP, CFG_UCLAIM, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_OFF_MISC,
-  MISC_BWD_NG, MISC_BWD_READY, MISC_UPD_READY, cfg, cfgBase, laneStart, lay, panelRowBytes, scratch, setCfg,
+  CFG_ARG_EPOCH, CFG_ARG_INDEX, CFG_ARG_LABEL, CFG_ARG_MODE, CFG_BAR_COUNT, CFG_BAR_GEN, CFG_GO,
+  CFG_L, CFG_READY, CFG_RESULT, CFG_SEED, CFG_SLEEPERS, CFG_SPINS, CFG_STOP, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_OFF_MISC,
+  MISC_BWD_NG, MISC_BWD_READY, MISC_UPD_READY, cfg, cfgBase, claimWord, laneStart, lay, panelRowBytes, scratch, setCfg,
   size, stride, threads, inferOnly,
 } from "./layout";
 import { dropoutLayers, dropoutMasks, encodeInput } from "./encode";
@@ -122,8 +122,11 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
       encodeInput();
     }
     if (ASC_FEATURE_THREADS && nt == 2) {
-      // The forward units' claims (CLAIM + 2l + p) and the update units' (CLAIM + p).
-      for (let k = 0; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
+      // The forward units' claims (claimWord(l, p)) and the update units' (claimWord(0, p)).
+      for (let l = 0; l < L; l++) {
+        atomic.store<i32>(word(claimWord(l, 0)), 0);
+        atomic.store<i32>(word(claimWord(l, 1)), 0);
+      }
     }
   } else if (early) {
     // The key thread 0 stores, computed here (only the input layer's dropout draws from it).
@@ -138,7 +141,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     // units of the other's (forward.ts).
     const steal = ASC_FEATURE_THREADS && nt == 2 && equalPanels(l);
     const lists = early && l == 1 ? scratch(1) + lay(LAY_OFF_LIST) : 0;
-    forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0, lists);
+    forwardLayerSimd(l, train, tid, nt, sc, steal ? word(claimWord(l, 0)) : 0, lists);
     barrier(nt);
   }
   // The output layer is small (10 neurons): its currents are split by inputs (each thread those
@@ -159,7 +162,10 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     // The hidden layers' forward units are all taken (barriers above): their claim words hand
     // out the backward pass's units next (backwardShared), after the barrier below.
     if (ASC_FEATURE_THREADS && nt == 2) {
-      for (let k = 4; k < 2 * L; k++) atomic.store<i32>(word(CFG_CLAIM + k), 0);
+      for (let l = 2; l < L; l++) {
+        atomic.store<i32>(word(claimWord(l, 0)), 0);
+        atomic.store<i32>(word(claimWord(l, 1)), 0);
+      }
     }
   }
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
@@ -257,7 +263,7 @@ const BACKWARD_UNIT: i32 = 32;
  * threads: it computes its panel's factors and lists the inputs of layer l − 1 to sum (in its
  * scratch area: backwardInputs), then sums its own panel for all of them. With 2 threads, those go
  * in units of BACKWARD_UNIT listed inputs that it takes from the front of its panel's claim word
- * (CFG_CLAIM + 2l + tid, free again after the forward pass); then, once the other thread's factors
+ * (claimWord(l, tid), free again after the forward pass); then, once the other thread's factors
  * are ready (its ready word), it takes that panel's units from the back, with those factors. The
  * sums are the same whoever computes them. Returns the number of inputs listed.
  */
@@ -276,7 +282,7 @@ function backwardShared(l: i32, tid: i32, nt: i32, sc: usize, needed: bool): i32
   wake(backwardReadyWord(sc), 1);
   const n = backwardInputs(l, list, needed);
   const units = (n + BACKWARD_UNIT - 1) / BACKWARD_UNIT;
-  const own = word(CFG_CLAIM + 2 * l + tid);
+  const own = word(claimWord(l, tid));
   for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
     backwardPartial(l, tid, 2, kvec, groups, g1, list, u * BACKWARD_UNIT, min(n, (u + 1) * BACKWARD_UNIT));
   }
@@ -284,7 +290,7 @@ function backwardShared(l: i32, tid: i32, nt: i32, sc: usize, needed: bool): i32
   waitUntil(backwardReadyWord(oq), l);
   const gq = load<i32>(backwardGroupsWord(oq));
   const kq = oq + lay(LAY_OFF_KVEC), grq = oq + lay(LAY_OFF_GROUPS);
-  const other = word(CFG_CLAIM + 2 * l + q);
+  const other = word(claimWord(l, q));
   for (let u = takeUnit(other, units, true); u >= 0; u = takeUnit(other, units, true)) {
     backwardPartial(l, q, 2, kq, grq, gq, list, u * BACKWARD_UNIT, min(n, (u + 1) * BACKWARD_UNIT));
   }
@@ -298,7 +304,7 @@ const UPDATE_UNIT: i32 = 16;
  * Thread tid's part of layer l's update with 2 threads: it prepares its panel's update (stdp.ts:
  * the update rows in its region, the lists in its scratch area), says so in its ready word, then
  * applies it to units of UPDATE_UNIT active inputs that it takes from the front of its panel's
- * claim word (CFG_UCLAIM + tid); then, once the other thread's preparation is ready, takes that
+ * claim word (claimWord(0, tid)); then, once the other thread's preparation is ready, takes that
  * panel's units from the back. A thread that finished first so does some of the other's work.
  * Every input's change is computed the same way whoever applies it, so the weights are the same.
  */
@@ -306,7 +312,7 @@ function updateShared(l: i32, tid: i32, sc: usize): void {
   const na = updatePrepare(l, tid, 2, sc);
   atomic.store<i32>(readyWord(sc), 1); // a release: the other thread may read the lists
   wake(readyWord(sc), 1);
-  const own = word(CFG_UCLAIM + tid), units = (na + UPDATE_UNIT - 1) / UPDATE_UNIT;
+  const own = word(claimWord(0, tid)), units = (na + UPDATE_UNIT - 1) / UPDATE_UNIT;
   for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
     updateApply(l, tid, 2, sc, tid, u * UPDATE_UNIT, min(na, (u + 1) * UPDATE_UNIT), sc);
   }
@@ -314,7 +320,7 @@ function updateShared(l: i32, tid: i32, sc: usize): void {
   const oq = scratch(q);
   waitWhile(readyWord(oq), 0);
   const nq = preparedInputs(oq);
-  const other = word(CFG_UCLAIM + q), uq = (nq + UPDATE_UNIT - 1) / UPDATE_UNIT;
+  const other = word(claimWord(0, q)), uq = (nq + UPDATE_UNIT - 1) / UPDATE_UNIT;
   for (let u = takeUnit(other, uq, true); u >= 0; u = takeUnit(other, uq, true)) {
     updateApply(l, q, 2, oq, q, u * UPDATE_UNIT, min(nq, (u + 1) * UPDATE_UNIT), sc);
   }
