@@ -312,20 +312,60 @@ function forwardTail(
 // @ts-ignore: decorator
 @inline function forwardUnit(
   fwd: usize, ls: usize, lists: usize, T: i32, d: i32, vthr: v128, keep: usize, out: usize, j0: i32,
-  j1: i32, u: i32,
+  j1: i32, u: i32, acc: usize,
 ): i32 {
   const j = j0 + (u << 5);
+  let sat: i32 = 0;
   if (j + 32 <= j1) {
     const o = <usize>j << 2;
-    return forwardChunk32(fwd + o, ls, lists, T, d, vthr, keep + o, out + o);
+    sat = forwardChunk32(fwd + o, ls, lists, T, d, vthr, keep + o, out + o);
+  } else {
+    // The tail: up to 28 lanes, 16 at a time.
+    for (let k = j; k < j1; k += 16) {
+      const o = <usize>k << 2;
+      sat += forwardTail(fwd + o, ls, lists, T, d, vthr, keep + o, out + o, min(j1 - k, 16) >> 2);
+    }
   }
-  // The tail: up to 28 lanes, 16 at a time.
-  let sat: i32 = 0;
-  for (let k = j; k < j1; k += 16) {
-    const o = <usize>k << 2;
-    sat += forwardTail(fwd + o, ls, lists, T, d, vthr, keep + o, out + o, min(j1 - k, 16) >> 2);
-  }
+  if (acc != 0) outputAccumulate(out, j, min(j + 32, j1), acc);
   return sat;
+}
+
+/**
+ * Adds the output layer's input currents from the neurons j0 ≤ j < j1 of layer L − 1 (their spike
+ * words at `words`, done) to the T rows of P_L i32 at `acc`: cur[t] += fwd[L][j] for every step t
+ * in which input j of the output layer fires, (words[j] << 1) & mask. Exact integer adds, so the
+ * sums do not depend on which neurons went to which rows.
+ */
+function outputAccumulate(words: usize, j0: i32, j1: i32, acc: usize): void {
+  const L = cfg(CFG_L), P = stride(L);
+  const mask = stepMask();
+  const rowBytes = <usize>P << 2;
+  const base = lay(LAY_FWD + L); // the output layer is one panel: rows of P lanes
+  const g = P >> 2;
+  for (let j = j0; j < j1; j++) {
+    let b = (load<u32>(words + (<usize>j << 2)) << 1) & mask;
+    if (b == 0) continue; // padding lanes never fire
+    const row = base + <usize>j * rowBytes;
+    const r0 = v128.load(row);
+    if (g == 3) {
+      const r1 = v128.load(row, 16), r2 = v128.load(row, 32);
+      for (; b != 0; b &= b - 1) {
+        const c = acc + <usize>ctz(b) * rowBytes;
+        v128.store(c, i32x4.add(v128.load(c), r0));
+        v128.store(c, i32x4.add(v128.load(c, 16), r1), 16);
+        v128.store(c, i32x4.add(v128.load(c, 32), r2), 32);
+      }
+    } else {
+      for (; b != 0; b &= b - 1) {
+        const c = acc + <usize>ctz(b) * rowBytes;
+        v128.store(c, i32x4.add(v128.load(c), r0));
+        for (let k = 1; k < g; k++) {
+          const o = <usize>k << 4;
+          v128.store(c + o, i32x4.add(v128.load(c + o), v128.load(row + o)));
+        }
+      }
+    }
+  }
 }
 
 /**
@@ -364,13 +404,17 @@ export function inputLists(l: i32, rowBytes: usize, sc: usize): void {
  * then the other panel's from the back, so a thread on a faster core does more of them. Every
  * unit is computed the same way whoever takes it, so the words are the same. With `lists` ≠ 0,
  * the step lists are not built but read from the list area there (inputLists of this panel, or of
- * one with rows of the same width, by any thread).
+ * one with rows of the same width, by any thread). With `acc` ≠ 0 (l = L − 1, the output layer
+ * split: outputSplits), each unit's words add their output currents to the rows at `acc`
+ * (outputAccumulate), zeroed here first: the calling thread's part of outputFinish's sums.
  */
 export function forwardLayerSimd(
   l: i32, train: bool, p: i32, np: i32, sc: usize, claim: usize = 0, lists: usize = 0,
+  acc: usize = 0,
 ): void {
   const T = cfg(CFG_T);
   const d = cfg(CFG_D);
+  if (acc != 0) memory.fill(acc, 0, <usize>T * (<usize>stride(l + 1) << 2));
   const P = stride(l);
   const j0 = laneStart(P, p, np), j1 = laneStart(P, p + 1, np);
   if (j0 == j1) return;
@@ -387,28 +431,34 @@ export function forwardLayerSimd(
     const q = 1 - p;
     const own = claim + <usize>p * CLAIM_PANEL_BYTES, other = claim + <usize>q * CLAIM_PANEL_BYTES;
     for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
-      sat += forwardUnit(fwd, ls, lists, T, d, vthr, keep, out, j0, j1, u);
+      sat += forwardUnit(fwd, ls, lists, T, d, vthr, keep, out, j0, j1, u, acc);
     }
     const fq = panelBase(lay(LAY_FWD + l), l, q, np);
     const k0 = laneStart(P, q, np), k1 = laneStart(P, q + 1, np);
     for (let u = takeUnit(other, units, true); u >= 0; u = takeUnit(other, units, true)) {
-      sat += forwardUnit(fq, ls, lists, T, d, vthr, keep, out, k0, k1, u);
+      sat += forwardUnit(fq, ls, lists, T, d, vthr, keep, out, k0, k1, u, acc);
     }
   } else {
-    for (let u = 0; u < units; u++) sat += forwardUnit(fwd, ls, lists, T, d, vthr, keep, out, j0, j1, u);
+    for (let u = 0; u < units; u++) sat += forwardUnit(fwd, ls, lists, T, d, vthr, keep, out, j0, j1, u, acc);
   }
   if (sat != 0) addSaturations(sc, sat);
 }
 
 /**
- * Whether the output layer's forward pass can be split by inputs among nt threads
- * (outputCurrents, outputFinish): a hidden layer below it, at most 16 lanes, and T rows of them
- * fit in a thread's row of the partial sums (LAY_PART: 8·P_max bytes).
+ * Whether the output layer's forward pass can be split by inputs among nt threads (its currents
+ * added up by each thread's units of the layer below, outputAccumulate; then outputFinish): a
+ * hidden layer below it, at most 16 lanes, and T rows of them fit in a thread's row of the
+ * partial sums (LAY_PART: 8·P_max bytes).
  */
 export function outputSplits(nt: i32): bool {
   const L = cfg(CFG_L), P = stride(L);
   if (!ASC_FEATURE_THREADS || nt < 2 || L < 2 || P > 16) return false;
   return cfg(CFG_T) * P * 4 <= partRowBytes();
+}
+
+/** Thread tid's row of LAY_PART, where its part of the output currents goes (outputSplits). */
+export function outputPart(tid: i32): usize {
+  return lay(LAY_PART) + <usize>tid * <usize>partRowBytes();
 }
 
 /** Bytes of a thread's row of LAY_PART: 8·P_max. */
@@ -420,22 +470,8 @@ export function outputSplits(nt: i32): bool {
 }
 
 /**
- * Thread tid's part of the output layer's forward pass, split by inputs (see outputSplits): the
- * currents from the inputs i0 ≤ i < i1 of layer L − 1, cur[t][j] = Σ_i fwd[i][j] · b_i(t), into
- * T rows of P_L i32 in the thread's row of LAY_PART. `sc` is its scratch area.
- */
-export function outputCurrents(tid: i32, i0: i32, i1: i32, sc: usize): void {
-  const L = cfg(CFG_L), T = cfg(CFG_T), P = stride(L);
-  const act = sc, actw = sc + lay(LAY_OFF_ACTW), ls = sc + lay(LAY_OFF_LIST);
-  const na = activeInputs(L, act, actw, i0, i1);
-  buildLists(na, act, actw, ls, <usize>P << 2);
-  const base = lay(LAY_FWD + L), cur = lay(LAY_PART) + <usize>tid * <usize>partRowBytes();
-  // Only the currents are written: the membrane arguments are unused.
-  forwardTail(base, ls, ls, T, 0, i32x4.splat(0), 0, 0, P >> 2, cur);
-}
-
-/**
- * After outputCurrents on threads 0..nt−1 and a barrier: the output layer's membranes and spike
+ * After the last hidden layer's forward pass with its output currents (outputAccumulate) on
+ * threads 0..nt−1 and a barrier: the output layer's membranes and spike
  * words from the sums of their currents (the same integer sums as forwardLayerSimd's, so the same
  * words). `sc` is the calling thread's scratch area.
  */

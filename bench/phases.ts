@@ -11,10 +11,12 @@
  * N-thread MNIST network (784-1600-800-10, Kaiming seed 0, lr 1e-5, epoch-0 shuffle) in
  * alternating blocks of B samples, so that the machine's drifting speed hits both alike, and
  * prints µs per sample of every phase (the first block of each is a warm-up and not counted).
- * Work phases are the kernels: enc (dropout, encoding), fwd (hidden layers), out (the output
- * layer: each thread's share of its input currents, a barrier, then on thread 0 alone their sum,
- * the membranes, counts and desire; all on thread 0 for an output layer over 16 lanes), outB (the output layer's backward pass
- * and update, each thread for its lanes of the layer below), bwd (the hidden backward passes),
+ * Work phases are the kernels: enc (dropout, encoding; with 2 threads, thread 1 encodes and
+ * builds the first layer's step lists), fwd (hidden layers; with threads, the last one's units
+ * also add up their output currents), out (the output layer: on thread 0 alone the sum of those
+ * parts, the membranes, counts and desire; all of it on thread 0 for an output layer over 16
+ * lanes), outB (the output layer's backward pass and update, each thread for its lanes of the
+ * layer below), bwd (the hidden backward passes),
  * upd1 and upd2 (the hidden updates: the first layer's, then the others'). "wait" phases are
  * barriers (the time a thread waits for the slowest); "between" is the time from the end of one
  * step to the start of the next (host work on thread 0, waiting for the next step on the
@@ -92,8 +94,8 @@ const marks: [string, string][] = [
     "  mark(tid, 0);\n  barrier(nt);\n  mark(tid, 1);\n  for (let l = 1; l < L; l++) {\n    // A hidden",
   ],
   [
-    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0, lists);\n    barrier(nt);\n",
-    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(CFG_CLAIM + 2 * l) : 0, lists);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n",
+    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(claimWord(l, 0)) : 0, lists, acc);\n    barrier(nt);\n",
+    "forwardLayerSimd(l, train, tid, nt, sc, steal ? word(claimWord(l, 0)) : 0, lists, acc);\n    mark(tid, 2);\n    barrier(nt);\n    mark(tid, 3);\n",
   ],
   [
     "  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n",
