@@ -445,14 +445,14 @@ export function forwardLayerSimd(
 }
 
 /**
- * Whether the output layer's forward pass can be split by inputs among nt threads (its currents
- * added up by each thread's units of the layer below, outputAccumulate; then outputFinish): a
- * hidden layer below it, at most 16 lanes, and T rows of them fit in a thread's row of the
- * partial sums (LAY_PART: 8·P_max bytes).
+ * Whether the output layer's forward pass goes by accumulation, on any number nt ≥ 1 of threads
+ * (its currents added up by each thread's units of the layer below, outputAccumulate; then
+ * outputFinish): a hidden layer below it, at most 16 lanes, and T rows of them fit in a thread's
+ * row of the partial sums (LAY_PART: 8·P_max bytes). Otherwise thread 0 runs forwardLayerSimd.
  */
 export function outputSplits(nt: i32): bool {
   const L = cfg(CFG_L), P = stride(L);
-  if (!ASC_FEATURE_THREADS || nt < 2 || L < 2 || P > 16) return false;
+  if (nt < 1 || L < 2 || P > 16) return false;
   return cfg(CFG_T) * P * 4 <= partRowBytes();
 }
 

@@ -142,10 +142,10 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     // units of the other's (forward.ts).
     const steal = ASC_FEATURE_THREADS && nt == 2 && equalPanels(l);
     const lists = early && l == 1 ? scratch(1) + lay(LAY_OFF_LIST) : 0;
-    // The output layer is small (10 neurons): each thread adds up its currents from the units of
-    // the last hidden layer it computes, then thread 0 alone adds those parts up and runs the
-    // membranes, the counts and the output desire; or, when it is too wide for that, thread 0
-    // runs all of it.
+    // The output layer is small (10 neurons): each thread (also the only one) adds up its currents
+    // from the units of the last hidden layer it computes, then thread 0 alone adds those parts up
+    // and runs the membranes, the counts and the output desire; or, when it is too wide for that,
+    // thread 0 runs all of it.
     const acc = l == L - 1 && split ? outputPart(tid) : 0;
     forwardLayerSimd(l, train, tid, nt, sc, steal ? word(claimWord(l, 0)) : 0, lists, acc);
     barrier(nt);
