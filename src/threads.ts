@@ -21,6 +21,8 @@ let mtBytes: Promise<Uint8Array<ArrayBuffer>> | undefined;
 let mtModule: Promise<WebAssembly.Module> | undefined;
 /** The threaded build compiled for a memory of exactly so many pages, by page count. */
 const fixedModules = new Map<number, Promise<WebAssembly.Module>>();
+/** Compilations fixedModules keeps (the oldest goes first). */
+const FIXED_MODULES_KEPT = 8;
 
 function threadedBytes(): Promise<Uint8Array<ArrayBuffer>> {
   mtBytes ??= Deno.readFile(WASM_MT_URL);
@@ -41,6 +43,10 @@ function fixedModule(pages: number): Promise<WebAssembly.Module> {
   let m = fixedModules.get(pages);
   if (!m) {
     m = threadedBytes().then((b) => WebAssembly.compile(withMemoryLimits(b, pages, pages)));
+    // A process that builds networks of many sizes keeps only the last few compilations.
+    if (fixedModules.size >= FIXED_MODULES_KEPT) {
+      fixedModules.delete(fixedModules.keys().next().value!);
+    }
     fixedModules.set(pages, m);
   }
   return m;
