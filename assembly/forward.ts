@@ -405,7 +405,7 @@ export function inputLists(l: i32, rowBytes: usize, sc: usize): void {
  * unit is computed the same way whoever takes it, so the words are the same. With `lists` ≠ 0,
  * the step lists are not built but read from the list area there (inputLists of this panel, or of
  * one with rows of the same width, by any thread). With `acc` ≠ 0 (l = L − 1, the output layer
- * split: outputSplits), each unit's words add their output currents to the rows at `acc`
+ * by accumulation: outputAccumulates), each unit's words add their output currents to the rows at `acc`
  * (outputAccumulate), zeroed here first: the calling thread's part of outputFinish's sums.
  */
 export function forwardLayerSimd(
@@ -450,13 +450,13 @@ export function forwardLayerSimd(
  * outputFinish): a hidden layer below it, at most 16 lanes, and T rows of them fit in a thread's
  * row of the partial sums (LAY_PART: 8·P_max bytes). Otherwise thread 0 runs forwardLayerSimd.
  */
-export function outputSplits(nt: i32): bool {
+export function outputAccumulates(nt: i32): bool {
   const L = cfg(CFG_L), P = stride(L);
   if (nt < 1 || L < 2 || P > 16) return false;
   return cfg(CFG_T) * P * 4 <= partRowBytes();
 }
 
-/** Thread tid's row of LAY_PART, where its part of the output currents goes (outputSplits). */
+/** Thread tid's row of LAY_PART, where its part of the output currents goes (outputAccumulates). */
 export function outputPart(tid: i32): usize {
   return lay(LAY_PART) + <usize>tid * <usize>partRowBytes();
 }

@@ -47,8 +47,7 @@ export const CFG_ARG_INDEX: i32 = 123;
 export const CFG_RESULT: i32 = 124; //   runSample result (prediction)
 export const CFG_INFER_ONLY: i32 = 125; // non-zero: inference only (no master weights, no training)
 export const CFG_SPINS: i32 = 126; //    threaded build: polls before a waiting thread sleeps (0: the default)
-export const CFG_CLAIM: i32 = 160; //   + l + 16p (l 1..15, p 0..1): threaded build, 2 threads: claims of panel p's forward units in layer l, then of its backward units (module-written; each panel's in a cache line of its own: see claimWord)
-export const CFG_UCLAIM: i32 = 160; //  + 16p (p 0..1; CLAIM's l = 0): claims of panel p's update units of the largest hidden layer (threads.ts)
+export const CFG_CLAIM: i32 = 160; //   + l + 16p (l 1..15, p 0..1): threaded build, 2 threads: claims of panel p's forward units in layer l, then of its backward units; l = 0: of its update units of the largest hidden layer (module-written; each panel's in a cache line of its own: see claimWord)
 /** Byte offsets inside the block. */
 export const CFG_OUT_DN: i32 = 512; //   u8[33]: desired[c] for a non-target output neuron with count c
 export const CFG_OUT_DT: i32 = 576; //   u8[33]: desired[c] for the target output neuron with count c

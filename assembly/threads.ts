@@ -15,7 +15,7 @@ import {
 } from "./layout";
 import { dropoutLayers, dropoutMasks, encodeInput } from "./encode";
 import {
-  forwardLayerSimd, inputLists, outputCounts, outputFinish, outputPart, outputSplits, takeUnit,
+  forwardLayerSimd, inputLists, outputCounts, outputFinish, outputAccumulates, outputPart, takeUnit,
 } from "./forward";
 import {
   backwardFactors, backwardFinish, backwardInputs, backwardLayerSimd, backwardPartial, outputDesire,
@@ -113,7 +113,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   // and builds the first layer's step lists (for both panels: their rows have the same width)
   // while thread 0 draws the hidden layers' dropout masks; otherwise thread 0 does all of it.
   const early = ASC_FEATURE_THREADS && nt == 2 && L >= 2 && equalPanels(1);
-  const split = outputSplits(nt);
+  const accumulate = outputAccumulates(nt);
   if (tid == 0) {
     if (train) setSampleKey(epoch, index);
     if (early) {
@@ -146,11 +146,11 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     // from the units of the last hidden layer it computes, then thread 0 alone adds those parts up
     // and runs the membranes, the counts and the output desire; or, when it is too wide for that,
     // thread 0 runs all of it.
-    const acc = l == L - 1 && split ? outputPart(tid) : 0;
+    const acc = l == L - 1 && accumulate ? outputPart(tid) : 0;
     forwardLayerSimd(l, train, tid, nt, sc, steal ? word(claimWord(l, 0)) : 0, lists, acc);
     barrier(nt);
   }
-  if (split) {
+  if (accumulate) {
     if (tid == 0) outputFinish(train, nt, sc);
   } else if (tid == 0) {
     forwardLayerSimd(L, train, 0, 1, sc);
