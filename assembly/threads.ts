@@ -30,8 +30,8 @@ import { currentKey, sampleKey, setSampleKey } from "./rng";
 
 /**
  * Polls before a thread sleeps in atomic.wait, unless the host sets CFG_SPINS (under 2 µs here:
- * a poll is an atomic load and a compare, and 10000 polls do not last the 8–10 µs a worker waits
- * while thread 0 encodes a sample).
+ * a poll is an atomic load and a compare: measured on 2026-11-29, 10000 polls did not last the
+ * 8–10 µs a worker then waited while thread 0 encoded a sample).
  * Waking a sleeping thread costs tens of microseconds, so a waiting thread polls for a while
  * first; but on a loaded machine the thread it waits for may have lost its core, and a long
  * poll then burns the time that thread needs. Measured on 2 cores, MNIST training with 2
@@ -124,10 +124,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     }
     if (ASC_FEATURE_THREADS && nt == 2) {
       // The forward units' claims (claimWord(l, p)) and the update units' (claimWord(0, p)).
-      for (let l = 0; l < L; l++) {
-        atomic.store<i32>(word(claimWord(l, 0)), 0);
-        atomic.store<i32>(word(claimWord(l, 1)), 0);
-      }
+      clearClaims(0, L);
     }
   } else if (early) {
     // The key thread 0 stores, computed here (only the input layer's dropout draws from it).
@@ -161,10 +158,7 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
     // The hidden layers' forward units are all taken (barriers above): their claim words hand
     // out the backward pass's units next (backwardShared), after the barrier below.
     if (ASC_FEATURE_THREADS && nt == 2) {
-      for (let l = 2; l < L; l++) {
-        atomic.store<i32>(word(claimWord(l, 0)), 0);
-        atomic.store<i32>(word(claimWord(l, 1)), 0);
-      }
+      clearClaims(2, L);
     }
   }
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
@@ -207,6 +201,14 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   if (shared != 0) updateShared(shared, tid, sc);
   barrier(nt);
   return cfg(CFG_RESULT);
+}
+
+/** Sets both panels' claim words of the layers l0 ≤ l < l1 to 0 (no unit taken). */
+function clearClaims(l0: i32, l1: i32): void {
+  for (let l = l0; l < l1; l++) {
+    atomic.store<i32>(word(claimWord(l, 0)), 0);
+    atomic.store<i32>(word(claimWord(l, 1)), 0);
+  }
 }
 
 /** Whether hidden layer l's two weight panels (2 threads) have rows of the same width. */
