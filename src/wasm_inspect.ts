@@ -1,7 +1,9 @@
 /**
  * A small WebAssembly binary decoder (internal), used by the tests to check what the
  * compiler put into desire.wasm: the imports, the exports and, per function, how many
- * SIMD (0xFD-prefixed) instructions it contains and which functions it calls.
+ * SIMD (0xFD-prefixed) instructions it contains and which functions it calls. Its reader and
+ * import-entry decoder also serve src/wasm_limits.ts, which rewrites the threaded build's
+ * memory limits.
  *
  * Function bodies are decoded instruction by instruction with every immediate (LEB128
  * integers, block types, memargs, br_table vectors, lane indices, 16-byte v128 constants and
@@ -118,7 +120,8 @@ const VALTYPES: Record<number, string> = {
 };
 
 /** Bounds-checked reader of bytes and LEB128 integers. */
-class Reader {
+/** A bounded cursor over module bytes (also used by src/wasm_limits.ts). */
+export class Reader {
   pos: number;
   constructor(readonly bytes: Uint8Array, pos: number, readonly end: number) {
     this.pos = pos;
@@ -450,6 +453,40 @@ function decodeSimd(r: Reader, sub: number, at: number): void {
   }
 }
 
+/** One entry of an import section, and where its description (type, limits) lies. */
+export interface ImportEntry extends WasmImport {
+  /** Byte offset of the description, after the kind byte. */
+  descStart: number;
+  /** Byte offset after it. */
+  descEnd: number;
+}
+
+/** Reads the import entry at `s` (names, kind, description), leaving `s` after it. */
+export function readImport(s: Reader): ImportEntry {
+  const module = s.name();
+  const name = s.name();
+  const at = s.pos;
+  const k = s.u8();
+  const kind = KINDS[k];
+  if (kind === undefined) s.fail(`unknown import kind ${k}`, at);
+  const descStart = s.pos;
+  if (k === 0) {
+    s.u32();
+  } else if (k === 1) {
+    s.valType();
+    s.limits();
+  } else if (k === 2) {
+    s.limits();
+  } else if (k === 3) {
+    s.valType();
+    if (s.u8() > 1) s.fail("malformed global mutability", s.pos - 1);
+  } else {
+    if (s.u8() !== 0) s.fail("malformed tag attribute", s.pos - 1);
+    s.u32();
+  }
+  return { module, name, kind, descStart, descEnd: s.pos };
+}
+
 /**
  * Decodes a WebAssembly module: its sections, types, imports, exports, and every function
  * body instruction by instruction, counting SIMD instructions and collecting direct calls.
@@ -525,27 +562,8 @@ export function inspectWasm(bytes: Uint8Array): WasmInfo {
         break;
       case 2:
         for (let n = s.u32(); n > 0; n--) {
-          const module = s.name();
-          const name = s.name();
-          const at = s.pos;
-          const k = s.u8();
-          const kind = KINDS[k];
-          if (kind === undefined) s.fail(`unknown import kind ${k}`, at);
-          if (k === 0) {
-            s.u32();
-            info.importedFunctions++;
-          } else if (k === 1) {
-            s.valType();
-            s.limits();
-          } else if (k === 2) {
-            s.limits();
-          } else if (k === 3) {
-            s.valType();
-            if (s.u8() > 1) s.fail("malformed global mutability", s.pos - 1);
-          } else {
-            if (s.u8() !== 0) s.fail("malformed tag attribute", s.pos - 1);
-            s.u32();
-          }
+          const { module, name, kind } = readImport(s);
+          if (kind === "function") info.importedFunctions++;
           info.imports.push({ module, name, kind });
         }
         break;

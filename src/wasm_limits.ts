@@ -14,21 +14,7 @@
  * @module
  */
 
-/** Reads an unsigned LEB128 integer at `at`: its value and the offset after it. */
-function readU32(b: Uint8Array, at: number, what: string): [number, number] {
-  let value = 0, shift = 0;
-  for (let k = 0; k < 5; k++) {
-    if (at >= b.length) throw new RangeError(`Cannot read ${what}: the module ends inside it`);
-    const byte = b[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    if ((byte & 0x80) === 0) {
-      if (value > 0xffffffff) throw new RangeError(`Cannot read ${what}: over 32 bits`);
-      return [value, at];
-    }
-    shift += 7;
-  }
-  throw new RangeError(`Cannot read ${what}: a LEB128 integer of over 5 bytes`);
-}
+import { Reader, readImport, WasmDecodeError } from "./wasm_inspect.ts";
 
 /** The unsigned LEB128 encoding of `v`. */
 function u32Bytes(v: number): number[] {
@@ -40,13 +26,6 @@ function u32Bytes(v: number): number[] {
     out.push(byte);
   } while (v !== 0);
   return out;
-}
-
-/** Skips a name (a length and that many bytes). */
-function skipName(b: Uint8Array, at: number, what: string): number {
-  const [n, p] = readU32(b, at, what);
-  if (p + n > b.length) throw new RangeError(`Cannot read ${what}: the module ends inside it`);
-  return p + n;
 }
 
 /**
@@ -65,8 +44,8 @@ export function withMemoryLimits(
   maximum: number,
 ): Uint8Array<ArrayBuffer> {
   if (
-    !Number.isInteger(initial) || !Number.isInteger(maximum) || initial < 0 || maximum < initial ||
-    maximum > 65536
+    !Number.isInteger(initial) || !Number.isInteger(maximum) || initial < 0 ||
+    maximum < initial || maximum > 65536
   ) {
     throw new RangeError(`Cannot set memory limits ${initial}..${maximum} (pages, at most 65536)`);
   }
@@ -76,56 +55,45 @@ export function withMemoryLimits(
   ) {
     throw new RangeError("Cannot set memory limits: not a WebAssembly module");
   }
-  let at = 8;
-  while (at < bytes.length) {
-    const id = bytes[at];
-    const [size, body] = readU32(bytes, at + 1, "a section size");
-    const end = body + size;
-    if (end > bytes.length) {
-      throw new RangeError("Cannot set memory limits: a section passes the end");
-    }
-    if (id === 2) {
-      let [count, p] = readU32(bytes, body, "the import count");
-      for (; count > 0; count--) {
-        p = skipName(bytes, p, "an import's module name");
-        p = skipName(bytes, p, "an import's name");
-        const kind = bytes[p++];
-        if (kind === 0) {
-          p = readU32(bytes, p, "a function import's type")[1];
-        } else if (kind === 1) {
-          p++; // reference type
-          const flags = bytes[p++];
-          p = readU32(bytes, p, "a table's limits")[1];
-          if (flags & 1) p = readU32(bytes, p, "a table's limits")[1];
-        } else if (kind === 3) {
-          p += 2; // value type, mutability
-        } else if (kind === 4) {
-          p++;
-          p = readU32(bytes, p, "a tag's type")[1];
-        } else if (kind === 2) {
-          const flags = bytes[p];
-          if (flags & 4) throw new RangeError("Cannot set memory limits: a 64-bit memory");
-          let q = readU32(bytes, p + 1, "a memory's limits")[1];
-          if (flags & 1) q = readU32(bytes, q, "a memory's limits")[1];
-          const limits = [(flags & 2) | 1, ...u32Bytes(initial), ...u32Bytes(maximum)];
-          const section = [
-            ...bytes.subarray(body, p),
-            ...limits,
-            ...bytes.subarray(q, end),
-          ];
-          const head = [2, ...u32Bytes(section.length)];
-          const out = new Uint8Array(at + head.length + section.length + bytes.length - end);
-          out.set(bytes.subarray(0, at));
-          out.set(head, at);
-          out.set(section, at + head.length);
-          out.set(bytes.subarray(end), at + head.length + section.length);
-          return out;
-        } else {
-          throw new RangeError(`Cannot set memory limits: an import of unknown kind ${kind}`);
-        }
+  try {
+    const r = new Reader(bytes, 8, bytes.length);
+    while (r.pos < r.end) {
+      const at = r.pos;
+      const id = r.u8();
+      const size = r.u32();
+      const body = r.pos;
+      r.skip(size);
+      if (id !== 2) continue;
+      const s = new Reader(bytes, body, body + size);
+      for (let n = s.u32(); n > 0; n--) {
+        const entry = readImport(s);
+        if (entry.kind !== "memory") continue;
+        const flags = bytes[entry.descStart];
+        if (flags & 4) throw new RangeError("Cannot set memory limits: a 64-bit memory");
+        // The section again, with the new limits in place of the old ones.
+        const section = [
+          ...bytes.subarray(body, entry.descStart),
+          (flags & 2) | 1,
+          ...u32Bytes(initial),
+          ...u32Bytes(maximum),
+          ...bytes.subarray(entry.descEnd, body + size),
+        ];
+        const head = [2, ...u32Bytes(section.length)];
+        const out = new Uint8Array(
+          bytes.length - (body + size - at) + head.length + section.length,
+        );
+        out.set(bytes.subarray(0, at));
+        out.set(head, at);
+        out.set(section, at + head.length);
+        out.set(bytes.subarray(body + size), at + head.length + section.length);
+        return out;
       }
     }
-    at = end;
+  } catch (e) {
+    if (e instanceof WasmDecodeError) {
+      throw new RangeError(`Cannot set memory limits: ${e.message}`);
+    }
+    throw e;
   }
   throw new RangeError("Cannot set memory limits: the module imports no memory");
 }
