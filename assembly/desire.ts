@@ -10,6 +10,7 @@
 // The SIMD sum visits only the 4-lane groups with a non-zero factor; it runs in i32 over
 // chunks short enough that no lane can overflow (chunk · 2^(F+8) · 32 < 2^31), then in i64.
 
+import { listedInputs, unlistInputs } from "./forward";
 import {
   CFG_F, CFG_L, CFG_N, CFG_OUT_DN, CFG_OUT_DT, CFG_THR_HID, LAY_COUNTS, LAY_DESIRE, LAY_FWD, LAY_OFF_GROUPS,
   LAY_KEEP, LAY_OFF_KVEC, LAY_OFF_LIST, LAY_PART, LAY_WORDS, cfg, cfgBase, laneStart, lay, panelBase,
@@ -124,7 +125,7 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
   let n = i1 - i0;
   if (needed) {
     if (i1 > i0) memory.fill(out + (<usize>i0 << 2), 0, <usize>(i1 - i0) << 2);
-    n = backwardInputs(l, list, true, i0, i1);
+    n = backwardInputs(l, sc, true, i0, i1);
   }
   for (let a = 0; a < n; a++) {
     const i = needed ? <i32>load<u32>(list + (<usize>a << 2)) : i0 + a;
@@ -145,12 +146,20 @@ export function backwardLayerSimd(l: i32, i0: i32, i1: i32, sc: usize, needed: b
 
 /**
  * The inputs i0 ≤ i < i1 of layer l − 1 (all by default; i0 a multiple of 4) whose desire the
- * backward pass of layer l computes, ascending, to `list` (u32[N_{l−1}]): with `needed` those
- * that fired and were kept (see backwardLayerSimd), otherwise all. Returns their number.
+ * backward pass of layer l computes, ascending, to scratch area `sc`'s active inputs (u32[N_{l−1}]
+ * at sc): with `needed` those that fired and were kept (see backwardLayerSimd), otherwise all.
+ * Returns their number. With `needed` and all inputs, a list of them that the forward pass left
+ * there (listedInputs: the same inputs, as a neuron fires only if kept) is taken as it is.
  */
 export function backwardInputs(
-  l: i32, list: usize, needed: bool, i0: i32 = 0, i1: i32 = size(l - 1),
+  l: i32, sc: usize, needed: bool, i0: i32 = 0, i1: i32 = size(l - 1),
 ): i32 {
+  if (needed && i0 == 0 && i1 == size(l - 1)) {
+    const listed = listedInputs(l, sc);
+    if (listed >= 0) return listed;
+  }
+  unlistInputs(sc);
+  const list = sc;
   if (!needed) {
     for (let i = i0; i < i1; i++) store<u32>(list + (<usize>(i - i0) << 2), <u32>i);
     return max(0, i1 - i0);

@@ -26,18 +26,21 @@
 //   choice change nothing but the work.
 
 import {
-  CFG_D, CFG_L, CLAIM_PANEL_BYTES, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
+  CFG_D, CFG_L, CLAIM_PANEL_BYTES, LAY_OFF_MISC, MISC_LISTED, MISC_LISTED_N, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
   LAY_FWD, LAY_KEEP, LAY_OFF_LIST, LAY_PART, LAY_WORDS, cfg, laneStart, lay, panelBase, panelRowBytes, setCfg, size,
   stepMask, stride,
 } from "./layout";
 
 /**
  * Collects the inputs i0 ≤ i < i1 of layer l (all of them by default; i0 a multiple of 4) that
- * spike at least once, and their input words: returns their count.
+ * spike at least once, and their input words (for l > 1 shifted by the delay, so an input that
+ * fires only in the last step is listed with word 0), in scratch area `sc` (its active inputs and
+ * words): returns their count. With all inputs (a full range), the list is also tagged with l and
+ * its count in `sc`'s misc words (MISC_LISTED), so that the backward pass of layer l, which needs
+ * the same inputs (those that fired; a dropped neuron never fires), can take it over (listedInputs).
  */
-export function activeInputs(
-  l: i32, act: usize, actw: usize, i0: i32 = 0, i1: i32 = size(l - 1),
-): i32 {
+export function activeInputs(l: i32, sc: usize, i0: i32 = 0, i1: i32 = size(l - 1)): i32 {
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
   const src = lay(LAY_WORDS + l - 1);
   const sh: u32 = l > 1 ? 1 : 0;
   const mask = stepMask();
@@ -45,7 +48,7 @@ export function activeInputs(
   let na: i32 = 0;
   // 4 inputs at a time (the words are padded to a multiple of 4; lanes from i1 on are masked off).
   for (let i = i0; i < i1; i += 4) {
-    const v = v128.and(i32x4.shl(v128.load(src + (<usize>i << 2)), sh), vmask);
+    const v = v128.and(v128.load(src + (<usize>i << 2)), vmask);
     let bits = i32x4.bitmask(i32x4.ne(v, zero));
     if (i + 4 > i1) bits &= (1 << (i1 - i)) - 1;
     for (; bits != 0; bits &= bits - 1) {
@@ -55,7 +58,26 @@ export function activeInputs(
       na++;
     }
   }
+  const misc = sc + lay(LAY_OFF_MISC);
+  store<i32>(misc + MISC_LISTED, i0 == 0 && i1 == size(l - 1) ? l : 0);
+  store<i32>(misc + MISC_LISTED_N, na);
   return na;
+}
+
+/**
+ * The number of inputs of layer l that activeInputs listed in scratch area `sc` for all of them
+ * (the inputs of layer l − 1 that fired, ascending), or −1 when that list is not there (another
+ * list has been written there since, or none).
+ */
+export function listedInputs(l: i32, sc: usize): i32 {
+  const misc = sc + lay(LAY_OFF_MISC);
+  return load<i32>(misc + MISC_LISTED) == l ? load<i32>(misc + MISC_LISTED_N) : -1;
+}
+
+/** Marks scratch area `sc`'s active inputs as overwritten (listedInputs then answers −1). */
+// @ts-ignore: decorator
+@inline export function unlistInputs(sc: usize): void {
+  store<i32>(sc + lay(LAY_OFF_MISC) + MISC_LISTED, 0);
 }
 
 /** Offsets in the list area: membrane state of a chunk, saved R, list bounds, entries. */
@@ -376,7 +398,7 @@ function outputAccumulate(words: usize, j0: i32, j1: i32, acc: usize): void {
  */
 export function inputLists(l: i32, rowBytes: usize, sc: usize): void {
   const act = sc, actw = sc + lay(LAY_OFF_ACTW);
-  const na = activeInputs(l, act, actw);
+  const na = activeInputs(l, sc);
   // Row offsets in the panel; weight (i, j) is at fwd + i·rowBytes + 4j.
   buildLists(na, act, actw, sc + lay(LAY_OFF_LIST), rowBytes);
 }

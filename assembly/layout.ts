@@ -60,7 +60,7 @@ export const LAY_IMAGE: i32 = 0; //      u8[N0]
 export const LAY_CUR: i32 = 1; //        T rows of LAY_UPD_ROW bytes: prefix sums of the update rows (stdp.ts)
 export const LAY_UPD: i32 = 2; //        T rows of LAY_UPD_ROW bytes: per-step update rows U
 export const LAY_OFF_KVEC: i32 = 3; //   offset in a thread area of i32[Pmax]: backward factors
-export const LAY_THREAD_BASE: i32 = 4; // per-thread scratch areas, THREADS of them; offset 0: u32[Pmax] active inputs
+export const LAY_THREAD_BASE: i32 = 4; // per-thread scratch areas, updateAreas(THREADS) of them; offset 0: u32[Pmax] active inputs
 export const LAY_OFF_ACTW: i32 = 5; //   offset in a thread area of u32[Pmax]: active input words
 export const LAY_COUNTS: i32 = 6; //     i32[P_L]: output spike counts
 export const LAY_END: i32 = 7; //        first byte after the layout
@@ -70,7 +70,7 @@ export const LAY_STAGE: i32 = 11; //     inference-only layout: i32[max N_{l−1
 export const LAY_OFF_MISC: i32 = 10; //  offset in a thread area of the misc words (MISC_*)
 export const LAY_OFF_LIST: i32 = 12; //  offset in a thread area of the forward pass's step lists (see forward.ts)
 export const LAY_PART: i32 = 13; //     8·Pmax bytes per thread: the backward pass's partial sums of its panel (desire.ts), its part of the output layer's currents (forward.ts)
-export const LAY_UPD_ROW: i32 = 14; //  bytes of a row of LAY_UPD and LAY_CUR: THREADS regions of LAY_UPD_PART bytes
+export const LAY_UPD_ROW: i32 = 14; //  bytes of a row of LAY_UPD and LAY_CUR: updateAreas(THREADS) regions of LAY_UPD_PART bytes
 export const LAY_UPD_PART: i32 = 15; // bytes of thread p's region of those rows (at p × it): its lanes of any layer
 // Byte offsets in a thread area's misc words (at LAY_OFF_MISC, 320 bytes):
 export const MISC_PLUS: usize = 0; //     u32[32]: rows an update adds for one input (stdp.ts)
@@ -82,6 +82,8 @@ export const MISC_UPD_NA: usize = 268; // i32: its active inputs (0: nothing to 
 export const MISC_UPD_READY: usize = 272; // i32: 1 once its update is prepared (threads.ts, 2 threads)
 export const MISC_BWD_NG: usize = 276; // i32: the thread's backward factor groups (threads.ts)
 export const MISC_BWD_READY: usize = 280; // i32: the layer they are ready for (0: none)
+export const MISC_LISTED: usize = 284; // i32: l when the active inputs hold all of layer l's (forward.ts), else 0
+export const MISC_LISTED_N: usize = 288; // i32: their number
 export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
 export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
 export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] master weights, Q11.20, row i = input i
@@ -159,7 +161,16 @@ export function shapeHash(): i32 {
 @inline export function threads(): i32 {
   return max(1, cfg(CFG_THREADS));
 }
-/** Scratch area of thread `tid`. */
+/**
+ * Scratch areas, and regions of the update rows, of a layout for nt threads: one per thread, and
+ * with 2 threads (which share an update: threads.ts) a second one for each (thread tid's is
+ * number nt + tid).
+ */
+// @ts-ignore: decorator
+@inline export function updateAreas(nt: i32): i32 {
+  return nt == 2 ? 4 : max(1, nt);
+}
+/** Scratch area of thread `tid` (or, from tid = threads() on, a thread's second area). */
 // @ts-ignore: decorator
 @inline export function scratch(tid: i32): usize {
   return lay(LAY_THREAD_BASE) + <usize>tid * lay(LAY_THREAD_BYTES);

@@ -4,7 +4,7 @@ import {
   CFG_BYTES, CFG_D, CFG_F, CFG_L, CFG_N, CFG_STATUS, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN,
   LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_OFF_ACTW, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC, LAY_OFF_LIST,
   LAY_THREAD_BASE, LAY_THREAD_BYTES, CFG_THREADS, CFG_INFER_ONLY, LAY_STAGE, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
-  LAY_KEEP, LAY_MASTER, LAY_PART, LAY_UPD, LAY_UPD_PART, LAY_UPD_ROW, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase,
+  LAY_KEEP, LAY_MASTER, LAY_PART, LAY_UPD, LAY_UPD_PART, LAY_UPD_ROW, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase, updateAreas,
   CFG_SHAPE_HASH, shapeHash,
   setCfg, setLay, size, stride,
 } from "./layout";
@@ -62,8 +62,11 @@ export function initLayout(): i32 {
   // (laneStart gives a part at most ⌈(P/4)/nt⌉ groups) and for all of the output layer's (each
   // thread updates the output weights of its own inputs), so that a thread's update of one layer
   // never writes where another thread still updates the layer before (no barrier between them).
+  // With 2 threads, each thread has two regions (and two scratch areas): the second for the
+  // updates it makes while the first holds the update it shares (threads.ts, prepareShared).
+  const areas = <u64>updateAreas(nt);
   const part = <u64>max(((pmax >> 2) + nt - 1) / nt, stride(L) >> 2) << 4;
-  const row = part * <u64>nt;
+  const row = part * areas;
   setLay(LAY_UPD_PART, <usize>part);
   setLay(LAY_UPD_ROW, <usize>row);
   setLay(LAY_CUR, <usize>p);
@@ -80,7 +83,7 @@ export function initLayout(): i32 {
   const tb = 4 * a4 + 320 + 1280 + ((<u64>T * <u64>pmax * 4 + 63) & ~(<u64>63));
   setLay(LAY_THREAD_BYTES, <usize>tb);
   setLay(LAY_THREAD_BASE, <usize>p);
-  p = align64(p + tb * <u64>nt);
+  p = align64(p + tb * areas);
   setLay(LAY_PART, <usize>p);
   p = align64(p + <u64>nt * <u64>pmax * 8);
   setLay(LAY_COUNTS, <usize>p);

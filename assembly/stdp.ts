@@ -20,7 +20,7 @@ import {
   weightAddress,
 } from "./layout";
 import { STREAM_ROUND, currentKey, draw } from "./rng";
-import { activeInputs } from "./forward";
+import { activeInputs, listedInputs } from "./forward";
 
 /**
  * The 4-lane groups of neurons [j0, j1) of layer l holding a neuron that updates (desired, kept
@@ -102,12 +102,14 @@ function updateRows(
  * that updates (in `sc`'s groups), builds their compacted update rows and prefix sums in region
  * `region` of the update and prefix rows (layout: net.ts; the calling thread's, p by default;
  * no other panel, of this layer or another, writes there), and lists the active inputs (in `sc`'s
- * active lists). Returns the number of active inputs for updateApply, 0 when nothing changes; that
- * number and what updateApply needs besides are left in `sc`'s misc area, so another thread can
- * apply some of the inputs (threads.ts).
+ * active lists; with `listed` and all inputs, the list that the forward pass of layer l left
+ * there is taken as it is, if it is still there: listedInputs). Returns the number of active
+ * inputs for updateApply, 0 when nothing changes; that number and what updateApply needs besides
+ * are left in `sc`'s misc area, so another thread can apply some of the inputs (threads.ts).
  */
 export function updatePrepare(
   l: i32, p: i32, np: i32, sc: usize, region: i32 = p, i0: i32 = 0, i1: i32 = size(l - 1),
+  listed: bool = false,
 ): i32 {
   const misc = sc + lay(LAY_OFF_MISC);
   store<i32>(misc + MISC_UPD_NA, 0);
@@ -125,7 +127,8 @@ export function updatePrepare(
   const upd = lay(LAY_UPD) + at, pre = lay(LAY_CUR) + at;
   const rows = updateRows(l, groups, ng, upd, rowBytes, mant, shift);
   if (rows == 0) return 0;
-  const na = activeInputs(l, sc, sc + lay(LAY_OFF_ACTW), i0, i1);
+  const have = listed && i0 == 0 && i1 == size(l - 1) ? listedInputs(l, sc) : -1;
+  const na = have >= 0 ? have : activeInputs(l, sc, i0, i1);
   // Prefix sums of the compacted update rows.
   const span = <usize>ng << 4;
   memory.copy(pre, upd, span);
@@ -229,13 +232,16 @@ export function updateApply(
 
 /**
  * Layer l's update of the neurons of weight panel p of np from the inputs i0 ≤ i < i1 (all by
- * default), by one thread: updatePrepare, then updateApply on every active input.
+ * default), by one thread: updatePrepare (in scratch area `sc` and region `region`), then
+ * updateApply on every active input, with `work` as the calling thread's scratch area (`sc` by
+ * default; the thread's own when `sc` is its second one).
  */
 export function updateLayerSimd(
   l: i32, p: i32, np: i32, sc: usize, region: i32 = p, i0: i32 = 0, i1: i32 = size(l - 1),
+  work: usize = sc,
 ): void {
   const na = updatePrepare(l, p, np, sc, region, i0, i1);
-  if (na > 0) updateApply(l, p, np, sc, region, 0, na, sc);
+  if (na > 0) updateApply(l, p, np, sc, region, 0, na, work);
 }
 
 /** fwd[l] = round(master[l] / 2^(20 − F)) for every weight (after the host writes weights). */

@@ -15,7 +15,7 @@ import {
 } from "./layout";
 import { dropoutLayers, dropoutMasks, encodeInput } from "./encode";
 import {
-  forwardLayerSimd, inputLists, outputCounts, outputFinish, outputAccumulates, outputPart, takeUnit,
+  forwardLayerSimd, inputLists, outputCounts, unlistInputs, outputFinish, outputAccumulates, outputPart, takeUnit,
 } from "./forward";
 import {
   backwardFactors, backwardFinish, backwardInputs, backwardLayerSimd, backwardPartial, outputDesire,
@@ -104,6 +104,8 @@ export function barrier(nt: i32): void {
 export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u32, index: u32): i32 {
   const L = cfg(CFG_L);
   const sc = scratch(tid);
+  // No list of active inputs is left over from before this step (listedInputs).
+  unlistInputs(sc);
   // Not ready: the other threads read this thread's ready words only after the barriers below.
   if (ASC_FEATURE_THREADS && nt >= 2) {
     atomic.store<i32>(readyWord(sc), 0);
@@ -163,17 +165,12 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   }
   if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO
   barrier(nt);
-  // The output layer's backward pass and its update are split by its inputs: each thread
+  // The output layer's backward pass and its update (below) are split by its inputs: each thread
   // computes the desires of its own lanes of layer L − 1, the only ones its panel's backward
   // factors below read, so no barrier is needed between them.
-  if (L >= 2) {
-    const n = size(L - 1), P = stride(L - 1);
-    const i0 = ownLane(P, n, tid, nt), i1 = ownLane(P, n, tid + 1, nt);
-    backwardLayerSimd(L, i0, i1, sc, L == 2);
-    updateLayerSimd(L, 0, 1, sc, tid, i0, i1);
-  } else if (tid == 0) {
-    updateLayerSimd(L, 0, 1, sc);
-  }
+  const i0 = L >= 2 ? ownLane(stride(L - 1), size(L - 1), tid, nt) : 0;
+  const i1 = L >= 2 ? ownLane(stride(L - 1), size(L - 1), tid + 1, nt) : 0;
+  if (L >= 2) backwardLayerSimd(L, i0, i1, sc, L == 2);
   for (let l = L - 1; l >= 2; l--) {
     // Hidden layers are in weight panels: each thread sums over its own panel for the inputs the
     // update needs (listed in its scratch area), then, after a barrier, adds up the partial sums
@@ -192,13 +189,26 @@ export function sampleStep(tid: i32, nt: i32, train: bool, label: i32, epoch: u3
   // Each thread updates its panel of every hidden layer, one layer after the other, in update rows
   // of its own (layout: net.ts), so the layers need no barrier between them; the one after the
   // last keeps the next step from changing what a thread still reads. With 2 threads, the inputs
-  // of the largest hidden layer's update go in units that either thread may take (updateShared):
-  // that layer comes last, so a thread that is done with its own work can take over some of it.
+  // of the largest hidden layer's update go in units that either thread may take (prepareShared,
+  // applyShared): each thread prepares its panel of it first, so that the other may take its units
+  // as soon as it is done with its own work, makes the other updates in its second scratch area
+  // and region, and applies the shared one last. The output layer's update comes after the hidden backward
+  // passes, which may take over the list of active inputs that the forward pass left in the
+  // scratch area (backwardInputs), as the shared update may after them; no backward pass reads
+  // the weights an update changes.
   const shared = ASC_FEATURE_THREADS && nt == 2 ? largestHidden(L) : 0;
-  for (let l = 1; l < L; l++) {
-    if (l != shared) updateLayerSimd(l, tid, nt, sc);
+  let na = 0;
+  if (shared != 0) na = prepareShared(shared, tid, sc);
+  const usc = shared != 0 ? scratch(nt + tid) : sc, region = shared != 0 ? nt + tid : tid;
+  if (L >= 2) {
+    updateLayerSimd(L, 0, 1, usc, region, i0, i1, sc);
+  } else if (tid == 0) {
+    updateLayerSimd(L, 0, 1, sc);
   }
-  if (shared != 0) updateShared(shared, tid, sc);
+  for (let l = 1; l < L; l++) {
+    if (l != shared) updateLayerSimd(l, tid, nt, usc, region, 0, size(l - 1), sc);
+  }
+  if (shared != 0) applyShared(shared, tid, sc, na);
   barrier(nt);
   return cfg(CFG_RESULT);
 }
@@ -217,7 +227,7 @@ function clearClaims(l0: i32, l1: i32): void {
   return panelRowBytes(l, 0, 2) == panelRowBytes(l, 1, 2);
 }
 
-/** The word in a thread's misc area (scratch `sc`) that says its updateShared lists are ready. */
+/** The word in a thread's misc area (scratch `sc`) that says its shared update is prepared. */
 // @ts-ignore: decorator
 @inline function readyWord(sc: usize): usize {
   return sc + lay(LAY_OFF_MISC) + MISC_UPD_READY;
@@ -274,14 +284,14 @@ function backwardShared(l: i32, tid: i32, nt: i32, sc: usize, needed: bool): i32
   const g1 = backwardFactors(l, kvec, groups, laneStart(P, tid, nt), laneStart(P, tid + 1, nt));
   const list = sc; // the active inputs' list of the forward pass and the update: free here
   if (nt != 2) {
-    const n = backwardInputs(l, list, needed);
+    const n = backwardInputs(l, sc, needed);
     backwardPartial(l, tid, nt, kvec, groups, g1, list, 0, n);
     return n;
   }
   store<i32>(backwardGroupsWord(sc), g1);
   atomic.store<i32>(backwardReadyWord(sc), l); // a release: the other thread may read the factors
   wake(backwardReadyWord(sc), 1);
-  const n = backwardInputs(l, list, needed);
+  const n = backwardInputs(l, sc, needed);
   const units = (n + BACKWARD_UNIT - 1) / BACKWARD_UNIT;
   const own = word(claimWord(l, tid));
   for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
@@ -298,21 +308,31 @@ function backwardShared(l: i32, tid: i32, nt: i32, sc: usize, needed: bool): i32
   return n;
 }
 
-/** Active inputs of a unit of updateShared. */
+/** Active inputs of a unit of the shared update (applyShared). */
 const UPDATE_UNIT: i32 = 16;
 
 /**
- * Thread tid's part of layer l's update with 2 threads: it prepares its panel's update (stdp.ts:
- * the update rows in its region, the lists in its scratch area), says so in its ready word, then
- * applies it to units of UPDATE_UNIT active inputs that it takes from the front of its panel's
- * claim word (claimWord(0, tid)); then, once the other thread's preparation is ready, takes that
- * panel's units from the back. A thread that finished first so does some of the other's work.
- * Every input's change is computed the same way whoever applies it, so the weights are the same.
+ * Layer l's update shared by 2 threads, first half: thread tid prepares its panel's update (stdp.ts:
+ * the update rows in its region, the lists in its scratch area, taking over the forward pass's
+ * list of active inputs when it is still there) and says so in its ready word. Returns the number
+ * of active inputs, for applyShared.
  */
-function updateShared(l: i32, tid: i32, sc: usize): void {
-  const na = updatePrepare(l, tid, 2, sc);
+function prepareShared(l: i32, tid: i32, sc: usize): i32 {
+  const na = updatePrepare(l, tid, 2, sc, tid, 0, size(l - 1), true);
   atomic.store<i32>(readyWord(sc), 1); // a release: the other thread may read the lists
   wake(readyWord(sc), 1);
+  return na;
+}
+
+/**
+ * Second half of the shared update (after prepareShared, and any other updates in the thread's
+ * second scratch area and region): thread tid applies its update to units of UPDATE_UNIT active inputs
+ * that it takes from the front of its panel's claim word (claimWord(0, tid)); then, once the other
+ * thread's preparation is ready, takes that panel's units from the back. A thread that finished
+ * first so does some of the other's work. Every input's change is computed the same way whoever
+ * applies it, so the weights are the same.
+ */
+function applyShared(l: i32, tid: i32, sc: usize, na: i32): void {
   const own = word(claimWord(0, tid)), units = (na + UPDATE_UNIT - 1) / UPDATE_UNIT;
   for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
     updateApply(l, tid, 2, sc, tid, u * UPDATE_UNIT, min(na, (u + 1) * UPDATE_UNIT), sc);

@@ -15,9 +15,12 @@
  * builds the first layer's step lists), fwd (hidden layers; with threads, the last one's units
  * also add up their output currents), out (the output layer: on thread 0 alone the sum of those
  * parts, the membranes, counts and desire; all of it on thread 0 for an output layer over 16
- * lanes), outB (the output layer's backward pass and update, each thread for its lanes of the
- * layer below), bwd (the hidden backward passes),
- * upd1 and upd2 (the hidden updates: the first layer's, then the others'). "wait" phases are
+ * lanes), outB (the output layer's backward pass, each thread for its lanes of the layer below),
+ * bwd (the hidden backward passes), uPrep (with 2 threads: the preparation of the largest hidden
+ * layer's update, which the threads share), upd (the updates a thread makes alone: the output
+ * layer's for its lanes of the layer below, and its panels of the other hidden layers; with 1
+ * thread, every update), uShare (the shared update: a thread's own units, waiting for the other's
+ * preparation, and the units it takes from the other). "wait" phases are
  * barriers (the time a thread waits for the slowest); "between" is the time from the end of one
  * step to the start of the next (host work on thread 0, waiting for the next step on the
  * others). With threads, the hidden backward pass is split further: bwdP is its partial sums,
@@ -102,17 +105,20 @@ const marks: [string, string][] = [
     "  mark(tid, 4);\n  if (!train) return cfg(CFG_RESULT); // only thread 0's result counts; workers wait for GO\n  barrier(nt);\n  mark(tid, 5);\n",
   ],
   [
-    "  } else if (tid == 0) {\n    updateLayerSimd(L, 0, 1, sc);\n  }\n",
-    "  } else if (tid == 0) {\n    updateLayerSimd(L, 0, 1, sc);\n  }\n  mark(tid, 14);\n",
+    "  if (L >= 2) backwardLayerSimd(L, i0, i1, sc, L == 2);\n",
+    "  if (L >= 2) backwardLayerSimd(L, i0, i1, sc, L == 2);\n  mark(tid, 14);\n",
   ],
   [
     "      backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n  }\n",
     "      backwardLayerSimd(l, 0, n, sc, l == 2);\n    }\n    mark(tid, 6);\n  }\n",
   ],
   [
-    "    if (l != shared) updateLayerSimd(l, tid, nt, sc);\n  }\n  if (shared != 0) updateShared(shared, tid, sc);\n  barrier(nt);\n",
-    "    if (l != shared) {\n      updateLayerSimd(l, tid, nt, sc);\n      mark(tid, 8 + 2 * min(l - 1, 1));\n    }\n  }\n" +
-    "  if (shared != 0) {\n    updateShared(shared, tid, sc);\n    mark(tid, 8 + 2 * min(shared - 1, 1));\n  }\n  barrier(nt);\n  mark(tid, 11);\n",
+    "  if (shared != 0) na = prepareShared(shared, tid, sc);\n",
+    "  if (shared != 0) na = prepareShared(shared, tid, sc);\n  mark(tid, 9);\n",
+  ],
+  [
+    "  if (shared != 0) applyShared(shared, tid, sc, na);\n  barrier(nt);\n",
+    "  mark(tid, 8);\n  if (shared != 0) applyShared(shared, tid, sc, na);\n  mark(tid, 10);\n  barrier(nt);\n  mark(tid, 11);\n",
   ],
 ];
 marks.push([
@@ -218,7 +224,7 @@ for (const net of nets) await net.close();
 await Deno.remove(tmp, { recursive: true });
 
 const N = (B - 1) * (rounds - 1);
-// Phase words in step order (word: name); words 7 and 9 are no longer marked.
+// Phase words in step order (word: name); word 7 is marked in forward.ts.
 const phases: [number, string][] = [
   [0, "enc"],
   [1, "wait"],
@@ -231,8 +237,9 @@ const phases: [number, string][] = [
   [12, "bwdP"],
   [13, "bwdW"],
   [6, "bwd"],
-  [8, "upd1"],
-  [10, "upd2"],
+  [9, "uPrep"],
+  [8, "upd"],
+  [10, "uShare"],
   [11, "wait"],
   [15, "between"],
 ];
@@ -261,5 +268,5 @@ console.log(
 console.log(line(head));
 for (const r of rows) console.log(line(r));
 console.log(
-  "phases in µs per sample (upd2 holds every update after the first layer's; 'wait' is the barrier after the phase before it; with 1 thread, bwd holds the whole hidden backward pass)",
+  "phases in µs per sample ('wait' is the barrier after the phase before it; with 1 thread, bwd holds the whole hidden backward pass and upd every update)",
 );
