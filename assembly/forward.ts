@@ -24,9 +24,16 @@
 //   gives fewer entries). A running sum R over rise − fall carries the first kind from step
 //   to step: cur[t] = R(t) + Σ_{spike[t]} rows. Integer adds are exact, so the order and the
 //   choice change nothing but the work.
+// Classes (layer 1 only): inputs with the same word (pixels of the same value, in the input layer)
+// have the same entries in every list. Where it saves work (n inputs of a word with e entries each:
+// n·e > n + e), groupInputs replaces them by one class whose row, the sum of their n rows, is made
+// once per step and panel (classRows, in class rows after layer 1's forward weights: row
+// panels(1)·N_0 + c of every panel, so that the same list entries serve every panel); the lists
+// then hold the class's e entries once. Integer adds are exact, so the sums do not change.
 
 import {
-  CFG_D, CFG_L, CLAIM_PANEL_BYTES, LAY_OFF_MISC, MISC_LISTED, MISC_LISTED_N, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
+  CFG_BAR_GEN, CFG_D, CFG_ENC, CFG_L, CLAIM_PANEL_BYTES, LAY_CLASS_CAP, LAY_OFF_CLASS, LAY_OFF_MISC, MISC_CLASSES,
+  MISC_CLASS_READY, MISC_LISTED, MISC_LISTED_N, cfgBase, panels, scratch, CFG_T, CFG_THR_EVAL, CFG_THR_TRAIN, LAY_OFF_ACTW, LAY_COUNTS, addSaturations,
   LAY_FWD, LAY_KEEP, LAY_OFF_LIST, LAY_PART, LAY_WORDS, cfg, laneStart, lay, panelBase, panelRowBytes, setCfg, size,
   stepMask, stride,
 } from "./layout";
@@ -398,9 +405,205 @@ function outputAccumulate(words: usize, j0: i32, j1: i32, acc: usize): void {
  */
 export function inputLists(l: i32, rowBytes: usize, sc: usize): void {
   const act = sc, actw = sc + lay(LAY_OFF_ACTW);
-  const na = activeInputs(l, sc);
+  let na = activeInputs(l, sc);
+  store<i32>(sc + lay(LAY_OFF_MISC) + MISC_CLASSES, 0);
+  if (l == 1 && lay(LAY_CLASS_CAP) > 0) na = groupInputs(na, sc);
   // Row offsets in the panel; weight (i, j) is at fwd + i·rowBytes + 4j.
   buildLists(na, act, actw, sc + lay(LAY_OFF_LIST), rowBytes);
+}
+
+/** Slots of the hash table that groups layer 1's active inputs by word (a power of 2). */
+const CLASS_SLOTS: i32 = 512;
+/** Most distinct words a sample's inputs are grouped by (the others stay single inputs). */
+const CLASS_WORDS: i32 = 256;
+// A thread area's class block (at LAY_OFF_CLASS), for the step lists built in that area:
+const CB_KEY: usize = 0; //      u32[CLASS_SLOTS]: hash table, a word (0: empty slot)
+const CB_VAL: usize = 2048; //   u32[CLASS_SLOTS]: its distinct word's number d
+const CB_WORD: usize = 4096; //  u32[CLASS_WORDS]: word d
+const CB_COUNT: usize = 5120; // u32[CLASS_WORDS]: inputs with word d
+const CB_NEXT: usize = 6144; //  i32[CLASS_WORDS]: next member's place of word d's class, −1: no class
+const CB_CLASS: usize = 7168; // i32[CLASS_WORDS]: word d's class
+const CB_START: usize = 8192; // u32[CLASS_WORDS + 1]: class c's members are [start[c], start[c + 1])
+const CB_SLOT: usize = 9280; //  i32[N_0]: each active input's distinct word (−1: none)
+// then u32[N_0] members (input numbers), by class (CB_SLOT + the area's a4 bytes)
+
+/** Bytes of a thread area's class block, for a4 ≥ 4·N_0 bytes per list of inputs. */
+export function classBlockBytes(a4: usize): usize {
+  return CB_SLOT + 2 * a4;
+}
+
+/**
+ * Classes of layer 1's inputs that may get a row of their own after its forward weights: at most
+ * CLASS_WORDS, half of N_0 (a class has 2 inputs or more), and the distinct non-zero words of the
+ * input table (CFG_ENC; a host that writes other input words gets no more classes than that, the
+ * other inputs stay single); 0 when layer 1's weight panels differ in width (then one set of list
+ * entries cannot serve them all).
+ */
+export function classCapacity(): i32 {
+  const np = panels(1);
+  const rb = panelRowBytes(1, 0, np);
+  for (let p = 1; p < np; p++) if (panelRowBytes(1, p, np) != rb) return 0;
+  const enc = cfgBase() + <usize>CFG_ENC;
+  let words: i32 = 0;
+  for (let v = 0; v < 256; v++) {
+    const w = load<u32>(enc + (<usize>v << 2)) & stepMask();
+    if (w == 0) continue;
+    let seen = false;
+    for (let u = 0; u < v && !seen; u++) seen = (load<u32>(enc + (<usize>u << 2)) & stepMask()) == w;
+    if (!seen) words++;
+  }
+  return min(min(CLASS_WORDS, size(0) >> 1), words);
+}
+
+/** Entries an input with word w adds to the step lists (as buildLists chooses). */
+// @ts-ignore: decorator
+@inline function listEntries(w: u32, mask: u32): i32 {
+  const runs = <i32>(popcnt(w & ~(w << 1)) + popcnt(~w & (w << 1) & mask));
+  const spikes = <i32>popcnt(w);
+  return runs < spikes ? runs : spikes;
+}
+
+/**
+ * Groups layer 1's na active inputs (act, actw of scratch area `sc`) by word: each word whose n
+ * inputs would add n·e list entries, more than the n rows its class row sums plus its e entries,
+ * becomes a class c (at most LAY_CLASS_CAP of them), listed as input panels(1)·N_0 + c with that
+ * word; the class's members go to `sc`'s class block, and the inputs that stay single are kept in
+ * act, actw. Returns the new number of listed inputs; the number of classes goes to MISC_CLASSES.
+ */
+function groupInputs(na: i32, sc: usize): i32 {
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
+  const cb = sc + lay(LAY_OFF_CLASS);
+  const key = cb + CB_KEY, val = cb + CB_VAL, dword = cb + CB_WORD, dcount = cb + CB_COUNT;
+  const dnext = cb + CB_NEXT, dclass = cb + CB_CLASS, start = cb + CB_START, slot = cb + CB_SLOT;
+  const members = slot + <usize>lay(LAY_OFF_ACTW);
+  const mask = stepMask();
+  memory.fill(key, 0, <usize>CLASS_SLOTS << 2);
+  // Each active input's distinct word (a word is never 0 here: the input fired).
+  let nd: i32 = 0;
+  for (let a = 0; a < na; a++) {
+    const w = load<u32>(actw + (<usize>a << 2));
+    let h = (w * 0x9e3779b1) >> 23; // 9 bits: CLASS_SLOTS
+    let d: i32 = -1;
+    while (true) {
+      const k = load<u32>(key + (<usize>h << 2));
+      if (k == w) {
+        d = load<i32>(val + (<usize>h << 2));
+        break;
+      }
+      if (k == 0) {
+        if (nd < CLASS_WORDS) {
+          d = nd++;
+          store<u32>(key + (<usize>h << 2), w);
+          store<i32>(val + (<usize>h << 2), d);
+          store<u32>(dword + (<usize>d << 2), w);
+          store<u32>(dcount + (<usize>d << 2), 0);
+        }
+        break;
+      }
+      h = (h + 1) & <u32>(CLASS_SLOTS - 1);
+    }
+    store<i32>(slot + (<usize>a << 2), d);
+    if (d >= 0) store<u32>(dcount + (<usize>d << 2), load<u32>(dcount + (<usize>d << 2)) + 1);
+  }
+  // The words worth a class, and their members' places.
+  const cap = <i32>lay(LAY_CLASS_CAP);
+  let nc: i32 = 0, m: i32 = 0;
+  for (let d = 0; d < nd; d++) {
+    const n = <i32>load<u32>(dcount + (<usize>d << 2));
+    const e = listEntries(load<u32>(dword + (<usize>d << 2)), mask);
+    if (n >= 2 && n * e > n + e && nc < cap) {
+      store<i32>(dnext + (<usize>d << 2), m);
+      store<i32>(dclass + (<usize>d << 2), nc);
+      store<u32>(start + (<usize>nc << 2), <u32>m);
+      m += n;
+      nc++;
+    } else {
+      store<i32>(dnext + (<usize>d << 2), -1);
+    }
+  }
+  if (nc == 0) return na;
+  store<u32>(start + (<usize>nc << 2), <u32>m);
+  // Members out, single inputs compacted in place, then one listed input per class.
+  let j: i32 = 0;
+  for (let a = 0; a < na; a++) {
+    const d = load<i32>(slot + (<usize>a << 2));
+    const at = d >= 0 ? load<i32>(dnext + (<usize>d << 2)) : -1;
+    if (at >= 0) {
+      store<u32>(members + (<usize>at << 2), load<u32>(act + (<usize>a << 2)));
+      store<i32>(dnext + (<usize>d << 2), at + 1);
+    } else {
+      store<u32>(act + (<usize>j << 2), load<u32>(act + (<usize>a << 2)));
+      store<u32>(actw + (<usize>j << 2), load<u32>(actw + (<usize>a << 2)));
+      j++;
+    }
+  }
+  const first = <u32>(panels(1) * size(0));
+  for (let d = 0; d < nd; d++) {
+    if (load<i32>(dnext + (<usize>d << 2)) < 0) continue;
+    store<u32>(act + (<usize>j << 2), first + <u32>load<i32>(dclass + (<usize>d << 2)));
+    store<u32>(actw + (<usize>j << 2), load<u32>(dword + (<usize>d << 2)));
+    j++;
+  }
+  // act no longer lists layer 1's active inputs (listedInputs).
+  unlistInputs(sc);
+  store<i32>(sc + lay(LAY_OFF_MISC) + MISC_CLASSES, nc);
+  return j;
+}
+
+/**
+ * The class rows of layer 1's panel p of np (see the top of this file) for the classes that
+ * groupInputs left in scratch area `owner`: row panels(1)·N_0 + c of the panel is the sum of the
+ * rows of class c's members, 4 lanes at a time (exact: any partial sum of a layer's rows fits an
+ * i32, as a step's current does).
+ */
+export function classRows(p: i32, np: i32, owner: usize): void {
+  const nc = load<i32>(owner + lay(LAY_OFF_MISC) + MISC_CLASSES);
+  if (nc == 0) return;
+  const cb = owner + lay(LAY_OFF_CLASS);
+  const start = cb + CB_START, members = cb + CB_SLOT + <usize>lay(LAY_OFF_ACTW);
+  // Row i of the panel (its lanes [a, a + rb / 4)) starts at panelBase + i·rb + 4a.
+  const rb = panelRowBytes(1, p, np);
+  const base = panelBase(lay(LAY_FWD + 1), 1, p, np) + (<usize>laneStart(stride(1), p, np) << 2);
+  const first = <usize>(panels(1) * size(0));
+  for (let c = 0; c < nc; c++) {
+    const m0 = <i32>load<u32>(start + (<usize>c << 2)), m1 = <i32>load<u32>(start + (<usize>(c + 1) << 2));
+    const dst = base + (first + <usize>c) * rb;
+    const r0 = base + <usize>load<u32>(members + (<usize>m0 << 2)) * rb;
+    let o: usize = 0;
+    // 128 bytes at a time in 8 registers, then the 16-byte tail.
+    for (; o + 128 <= rb; o += 128) {
+      const q = r0 + o;
+      let a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
+      let a4 = v128.load(q, 64), a5 = v128.load(q, 80), a6 = v128.load(q, 96), a7 = v128.load(q, 112);
+      for (let m = m0 + 1; m < m1; m++) {
+        const r = base + <usize>load<u32>(members + (<usize>m << 2)) * rb + o;
+        a0 = i32x4.add(a0, v128.load(r));
+        a1 = i32x4.add(a1, v128.load(r, 16));
+        a2 = i32x4.add(a2, v128.load(r, 32));
+        a3 = i32x4.add(a3, v128.load(r, 48));
+        a4 = i32x4.add(a4, v128.load(r, 64));
+        a5 = i32x4.add(a5, v128.load(r, 80));
+        a6 = i32x4.add(a6, v128.load(r, 96));
+        a7 = i32x4.add(a7, v128.load(r, 112));
+      }
+      const z = dst + o;
+      v128.store(z, a0);
+      v128.store(z, a1, 16);
+      v128.store(z, a2, 32);
+      v128.store(z, a3, 48);
+      v128.store(z, a4, 64);
+      v128.store(z, a5, 80);
+      v128.store(z, a6, 96);
+      v128.store(z, a7, 112);
+    }
+    for (; o < rb; o += 16) {
+      let a = v128.load(r0 + o);
+      for (let m = m0 + 1; m < m1; m++) {
+        a = i32x4.add(a, v128.load(base + <usize>load<u32>(members + (<usize>m << 2)) * rb + o));
+      }
+      v128.store(dst + o, a);
+    }
+  }
 }
 
 /**
@@ -447,6 +650,10 @@ export function forwardLayerSimd(
     inputLists(l, panelRowBytes(l, p, np), sc);
     lists = ls;
   }
+  // Layer 1's class rows of this panel, from the classes of the area that built the lists.
+  const owner = lists - lay(LAY_OFF_LIST);
+  const classes = l == 1 && load<i32>(owner + lay(LAY_OFF_MISC) + MISC_CLASSES) > 0;
+  if (classes) classRows(p, np, owner);
   const vthr = i32x4.splat(cfg(train ? CFG_THR_TRAIN + l : CFG_THR_EVAL + l));
   const fwd = panelBase(lay(LAY_FWD + l), l, p, np), keep = lay(LAY_KEEP + l), out = lay(LAY_WORDS + l);
   const units = (j1 - j0 + 31) >> 5;
@@ -454,8 +661,22 @@ export function forwardLayerSimd(
   if (ASC_FEATURE_THREADS && claim != 0) {
     const q = 1 - p;
     const own = claim + <usize>p * CLAIM_PANEL_BYTES, other = claim + <usize>q * CLAIM_PANEL_BYTES;
+    // The other thread takes this panel's units only once its class rows are done: it waits for
+    // this word to hold the barrier generation of this phase (the same for both threads here, and
+    // new in every step).
+    const gen = atomic.load<i32>(cfgBase() + (<usize>CFG_BAR_GEN << 2));
+    if (classes) atomic.store<i32>(sc + lay(LAY_OFF_MISC) + MISC_CLASS_READY, gen);
     for (let u = takeUnit(own, units, false); u >= 0; u = takeUnit(own, units, false)) {
       sat += forwardUnit(fwd, ls, lists, T, d, vthr, keep, out, j0, j1, u, acc);
+    }
+    if (classes) {
+      // Set before the other thread's first unit, so this hardly ever waits: it polls, and sleeps
+      // 20 µs at a time should the other thread have lost its core.
+      const ready = scratch(q) + lay(LAY_OFF_MISC) + MISC_CLASS_READY;
+      let polls = 0;
+      for (let v = atomic.load<i32>(ready); v != gen; v = atomic.load<i32>(ready)) {
+        if (++polls > 1000) atomic.wait<i32>(ready, v, 20000);
+      }
     }
     const fq = panelBase(lay(LAY_FWD + l), l, q, np);
     const k0 = laneStart(P, q, np), k1 = laneStart(P, q + 1, np);

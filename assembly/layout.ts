@@ -84,12 +84,16 @@ export const MISC_BWD_NG: usize = 276; // i32: the thread's backward factor grou
 export const MISC_BWD_READY: usize = 280; // i32: the layer they are ready for (0: none)
 export const MISC_LISTED: usize = 284; // i32: l when the active inputs hold all of layer l's (forward.ts), else 0
 export const MISC_LISTED_N: usize = 288; // i32: their number
+export const MISC_CLASSES: usize = 292; // i32: classes of the first layer's inputs in the step lists built here (forward.ts)
+export const MISC_CLASS_READY: usize = 296; // i32: with 2 threads, the barrier generation whose class rows of this thread's panel are done
 export const LAY_WORDS: i32 = 16; //     + l (0..L): u32[P_l] spike words
 export const LAY_KEEP: i32 = 32; //      + l (0..L): i32[P_l] keep masks (−1 kept, 0 dropped or padding)
 export const LAY_MASTER: i32 = 48; //    + l (1..L): i32[N_{l−1} × P_l] master weights, Q11.20, row i = input i
 export const LAY_FWD: i32 = 64; //       + l (1..L): i32[N_{l−1} × P_l] forward weights, Q.F[l]
 export const LAY_DESIRE: i32 = 80; //    + l (1..L): i32[P_l] desire: bit 0 desired, bit 1 direction (fire)
-export const LAY_WORDS_N: i32 = 96;
+export const LAY_CLASS_CAP: i32 = 96; // classes of layer 1's inputs with a row of their own after its forward weights (forward.ts; 0: none)
+export const LAY_OFF_CLASS: i32 = 97; // offset in a thread area of its class block (forward.ts)
+export const LAY_WORDS_N: i32 = 98;
 
 /**
  * The configuration word of panel p's claims in layer l (2 threads; l = 0: the shared update's).

@@ -5,9 +5,10 @@ import {
   LAY_BASE, LAY_COUNTS, LAY_CUR, LAY_OFF_ACTW, LAY_OFF_GROUPS, LAY_OFF_KVEC, LAY_OFF_MISC, LAY_OFF_LIST,
   LAY_THREAD_BASE, LAY_THREAD_BYTES, CFG_THREADS, CFG_INFER_ONLY, LAY_STAGE, LAY_DESIRE, LAY_END, LAY_FWD, LAY_IMAGE,
   LAY_KEEP, LAY_MASTER, LAY_PART, LAY_UPD, LAY_UPD_PART, LAY_UPD_ROW, LAY_WORDS, LAY_WORDS_N, MAX_LAYERS, cfg, cfgBase, updateAreas,
-  CFG_SHAPE_HASH, shapeHash,
+  CFG_SHAPE_HASH, shapeHash, LAY_CLASS_CAP, LAY_OFF_CLASS, panels, panelRowBytes,
   setCfg, setLay, size, stride,
 } from "./layout";
+import { classBlockBytes, classCapacity } from "./forward";
 
 /** Error codes of init(). */
 export const ERR_TSTEPS: i32 = -1;
@@ -80,7 +81,10 @@ export function initLayout(): i32 {
   setLay(LAY_OFF_MISC, <usize>(4 * a4));
   // The forward pass's step lists: 1280 bytes of state and bounds, then ≤ T·N_{l−1} entries.
   setLay(LAY_OFF_LIST, <usize>(4 * a4 + 320));
-  const tb = 4 * a4 + 320 + 1280 + ((<u64>T * <u64>pmax * 4 + 63) & ~(<u64>63));
+  const lb = 4 * a4 + 320 + 1280 + ((<u64>T * <u64>pmax * 4 + 63) & ~(<u64>63));
+  // The class block (forward.ts: layer 1's inputs grouped by word).
+  setLay(LAY_OFF_CLASS, <usize>lb);
+  const tb = lb + <u64>classBlockBytes(<usize>a4);
   setLay(LAY_THREAD_BYTES, <usize>tb);
   setLay(LAY_THREAD_BASE, <usize>p);
   p = align64(p + tb * areas);
@@ -96,6 +100,16 @@ export function initLayout(): i32 {
     p = align64(p + <u64>stride(l) * 4);
     if (l >= 1) {
       const w = <u64>size(l - 1) * <u64>stride(l) * 4;
+      // Layer 1: the class rows follow its forward weights (forward.ts, classRows).
+      let classes: u64 = 0;
+      if (l == 1) {
+        const cap = classCapacity();
+        setLay(LAY_CLASS_CAP, <usize>cap);
+        if (cap > 0) {
+          const np = panels(1);
+          classes = (<u64>(np - 1) * <u64>size(0) + <u64>cap) * <u64>panelRowBytes(1, 0, np);
+        }
+      }
       if (cfg(CFG_INFER_ONLY) == 0) {
         setLay(LAY_MASTER + l, <usize>p);
         p = align64(p + w);
@@ -105,7 +119,7 @@ export function initLayout(): i32 {
         if (dense > stage) stage = dense;
       }
       setLay(LAY_FWD + l, <usize>p);
-      p = align64(p + w);
+      p = align64(p + w + classes);
       setLay(LAY_DESIRE + l, <usize>p);
       p = align64(p + <u64>stride(l) * 4);
     }

@@ -204,6 +204,34 @@ Deno.test("trainSample kernels match the scalar reference bit for bit on random 
   }
 });
 
+Deno.test("inputs of layer 1 that share a word go through one class row, bit for bit", async () => {
+  // 12 pixels of 128 (a spike every other step: many list entries each) and 3 of 60 make two
+  // classes; 6 saturated pixels (one run: one entry each) stay single inputs.
+  const c: Case = { ...base, sizes: [64, 40, 10], seed: 11 };
+  const { ex, ref, p } = await makePair(c);
+  const img = new Uint8Array(64);
+  const groups = [Array.from({ length: 12 }, (_, k) => 2 * k), [41, 47, 53]];
+  for (const i of groups[0]) img[i] = 128;
+  for (const i of groups[1]) img[i] = 60;
+  for (const i of [30, 31, 32, 33, 34, 35]) img[i] = 255;
+  new Uint8Array(ex.memory.buffer, ex.imagePtr(), 64).set(img);
+  assert.equal(ex.encode(0), 0);
+  ref.dropoutMasks(false);
+  ref.encode(img);
+  assert.equal(ex.forwardLayer(1, 0), 0);
+  ref.forwardLayer(1, false);
+  expectSame("spike words of layer 1", u32(ex, ex.wordsPtr(1), 40), ref.words[1], "class rows");
+  // One panel: class c's row is row N_0 + c of layer 1's forward weights (docs/ABI.md).
+  const P = p.strides[1];
+  const rows = i32(ex, ex.forwardWeightsPtr(1), (64 + groups.length) * P);
+  for (let cl = 0; cl < groups.length; cl++) {
+    const sum = new Int32Array(P);
+    for (const i of groups[cl]) for (let j = 0; j < P; j++) sum[j] += ref.fwd[1][i * P + j];
+    expectSame(`class row ${cl}`, rows.subarray((64 + cl) * P, (65 + cl) * P), sum, "class rows");
+  }
+  assert.ok(ref.words[1].some((w) => w !== 0), "layer 1 fired");
+});
+
 Deno.test("trainSample() equals the kernel-by-kernel sequence", async () => {
   const c = { ...base, sizes: [784, 40, 10], seed: 11 };
   const a = await makePair(c);
