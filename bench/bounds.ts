@@ -141,6 +141,8 @@ export interface LayerShape {
  * 141.8 active rows, 585.5 entries, 137.3 update rows, 41.5 % of the groups, 46.8 % of the active
  * rows active in the sample before (so rowPool = 142 / 0.468); layer 2 286.1, 1,363.5, 249.4,
  * 25.7 %, 29.7 %. (Inference on the test set: 133.9 rows and 566.9 entries; 343.6 and 1,551.8.)
+ * Layer 1's entries are those of the forward pass before its class rows (commit 1d590ca, see
+ * assembly/forward.ts), which list inputs that share a word once.
  */
 export const MNIST_LAYERS: readonly [LayerShape, LayerShape] = [
   {
@@ -1838,6 +1840,13 @@ export function formatBounds(r: BoundsResult, opts: FormatOptions = {}): string[
       `${b.nIn} (from ${b.rowPool}), ${num(b.fwdEntries)} × ${b.P / 32}, ${b.updRows} rows on ` +
       `${(100 * b.updGroupFraction).toFixed(1)} %, backward gather ${s.backward.rows} rows on ` +
       `${(100 * s.backward.groupFraction).toFixed(1)} %`,
+  );
+  out.push(
+    "layer 1's forward is modelled as it was before its class rows (commit 1d590ca): the kernel " +
+      "now sums the rows of inputs that share a spike word into one row per step and lists that " +
+      `row once, so its list sums add fewer entries than the ${num(a.fwdEntries)} modelled here ` +
+      "(and make one more pass over those inputs' rows); the f1 figures below are that earlier " +
+      "pattern's, not this kernel's",
   );
   out.push(
     "cold: random rows after the other layer's matrices were streamed through; warm: the same " +
