@@ -350,9 +350,16 @@ function applyShared(l: i32, tid: i32, sc: usize, na: i32): void {
 /** The step described by the argument words (CFG_ARG_*), as thread tid of threads(). */
 export function runStep(tid: i32): i32 {
   // Every thread reads the same words, so all of them refuse a bad label (no one is left waiting).
+  // They meet at a barrier before they return, as every step does: so thread 0 returns to the host
+  // only after every worker has read these arguments. Without it, the host could write the next
+  // step's arguments before a slow worker read these; that worker then ran the next step twice
+  // and was left waiting at a barrier (tests/threads_test.ts hung in about half of its runs).
   const train = cfg(CFG_ARG_MODE) != 0, label = cfg(CFG_ARG_LABEL);
-  if (train && (label < 0 || label >= size(cfg(CFG_L)))) return -3;
-  if (train && inferOnly()) return -4;
+  const refused = train && (label < 0 || label >= size(cfg(CFG_L))) ? -3 : train && inferOnly() ? -4 : 0;
+  if (refused != 0) {
+    barrier(threads());
+    return refused;
+  }
   return sampleStep(
     tid, threads(), cfg(CFG_ARG_MODE) != 0, cfg(CFG_ARG_LABEL), <u32>cfg(CFG_ARG_EPOCH),
     <u32>cfg(CFG_ARG_INDEX),
