@@ -425,11 +425,12 @@ const CB_NEXT: usize = 6144; //  i32[CLASS_WORDS]: next member's place of word d
 const CB_CLASS: usize = 7168; // i32[CLASS_WORDS]: word d's class
 const CB_START: usize = 8192; // u32[CLASS_WORDS + 1]: class c's members are [start[c], start[c + 1])
 const CB_SLOT: usize = 9280; //  i32[N_0]: each active input's distinct word (−1: none)
-// then u32[N_0] members (input numbers), by class (CB_SLOT + the area's a4 bytes)
+// then u32[N_0] members (input numbers), by class (CB_SLOT + the area's a4 bytes), and u32[N_0]
+// words (sortByWord; at CB_SLOT + 2·a4)
 
 /** Bytes of a thread area's class block, for a4 ≥ 4·N_0 bytes per list of inputs. */
 export function classBlockBytes(a4: usize): usize {
-  return CB_SLOT + 2 * a4;
+  return CB_SLOT + 3 * a4;
 }
 
 /**
@@ -464,21 +465,18 @@ export function classCapacity(): i32 {
 }
 
 /**
- * Groups layer 1's na active inputs (act, actw of scratch area `sc`) by word: each word whose n
- * inputs would add n·e list entries, more than the n rows its class row sums plus its e entries,
- * becomes a class c (at most LAY_CLASS_CAP of them), listed as input panels(1)·N_0 + c with that
- * word; the class's members go to `sc`'s class block, and the inputs that stay single are kept in
- * act, actw. Returns the new number of listed inputs; the number of classes goes to MISC_CLASSES.
+ * Numbers the distinct words of the na active inputs of scratch area `sc` (act, actw) in its class
+ * block: each input's number d (or −1 once CLASS_WORDS words are numbered and its word is not one
+ * of them) at CB_SLOT, word d and its count of inputs at CB_WORD and CB_COUNT, in the order of
+ * their first input. Returns the number of distinct words numbered.
  */
-function groupInputs(na: i32, sc: usize): i32 {
-  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
+function wordIds(na: i32, sc: usize): i32 {
+  const actw = sc + lay(LAY_OFF_ACTW);
   const cb = sc + lay(LAY_OFF_CLASS);
   const key = cb + CB_KEY, val = cb + CB_VAL, dword = cb + CB_WORD, dcount = cb + CB_COUNT;
-  const dnext = cb + CB_NEXT, dclass = cb + CB_CLASS, start = cb + CB_START, slot = cb + CB_SLOT;
-  const members = slot + <usize>lay(LAY_OFF_ACTW);
-  const mask = stepMask();
+  const slot = cb + CB_SLOT;
   memory.fill(key, 0, <usize>CLASS_SLOTS << 2);
-  // Each active input's distinct word (a word is never 0 here: the input fired).
+  // A word is never 0 here (the input fired), so 0 marks an empty slot.
   let nd: i32 = 0;
   for (let a = 0; a < na; a++) {
     const w = load<u32>(actw + (<usize>a << 2));
@@ -505,6 +503,61 @@ function groupInputs(na: i32, sc: usize): i32 {
     store<i32>(slot + (<usize>a << 2), d);
     if (d >= 0) store<u32>(dcount + (<usize>d << 2), load<u32>(dcount + (<usize>d << 2)) + 1);
   }
+  return nd;
+}
+
+/**
+ * Reorders the na active inputs of scratch area `sc` (act, actw, as activeInputs left them) so that
+ * inputs with the same word follow one another: the words in the order of their first input, each
+ * word's inputs ascending, and last the inputs whose word wordIds did not number (more than
+ * CLASS_WORDS words). Marks the list as no longer the one activeInputs tagged (listedInputs).
+ */
+export function sortByWord(na: i32, sc: usize): void {
+  unlistInputs(sc);
+  if (na < 2) return;
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
+  const cb = sc + lay(LAY_OFF_CLASS);
+  const dcount = cb + CB_COUNT, dnext = cb + CB_NEXT, slot = cb + CB_SLOT;
+  const a4 = <usize>lay(LAY_OFF_ACTW);
+  const members = slot + a4, words = slot + 2 * a4;
+  const nd = wordIds(na, sc);
+  if (nd == na) return; // every word once: nothing to gather
+  let m: i32 = 0;
+  for (let d = 0; d < nd; d++) {
+    store<i32>(dnext + (<usize>d << 2), m);
+    m += <i32>load<u32>(dcount + (<usize>d << 2));
+  }
+  for (let a = 0; a < na; a++) {
+    const d = load<i32>(slot + (<usize>a << 2));
+    let at = m;
+    if (d >= 0) {
+      at = load<i32>(dnext + (<usize>d << 2));
+      store<i32>(dnext + (<usize>d << 2), at + 1);
+    } else {
+      m++;
+    }
+    store<u32>(members + (<usize>at << 2), load<u32>(act + (<usize>a << 2)));
+    store<u32>(words + (<usize>at << 2), load<u32>(actw + (<usize>a << 2)));
+  }
+  memory.copy(act, members, <usize>na << 2);
+  memory.copy(actw, words, <usize>na << 2);
+}
+
+/**
+ * Groups layer 1's na active inputs (act, actw of scratch area `sc`) by word: each word whose n
+ * inputs would add n·e list entries, more than the n rows its class row sums plus its e entries,
+ * becomes a class c (at most LAY_CLASS_CAP of them), listed as input panels(1)·N_0 + c with that
+ * word; the class's members go to `sc`'s class block, and the inputs that stay single are kept in
+ * act, actw. Returns the new number of listed inputs; the number of classes goes to MISC_CLASSES.
+ */
+function groupInputs(na: i32, sc: usize): i32 {
+  const act = sc, actw = sc + lay(LAY_OFF_ACTW);
+  const cb = sc + lay(LAY_OFF_CLASS);
+  const dword = cb + CB_WORD, dcount = cb + CB_COUNT;
+  const dnext = cb + CB_NEXT, dclass = cb + CB_CLASS, start = cb + CB_START, slot = cb + CB_SLOT;
+  const members = slot + <usize>lay(LAY_OFF_ACTW);
+  const mask = stepMask();
+  const nd = wordIds(na, sc);
   // The words worth a class, and their members' places.
   const cap = <i32>lay(LAY_CLASS_CAP);
   let nc: i32 = 0, m: i32 = 0;

@@ -14,13 +14,13 @@
 // |Σ_s U| ≤ 2^30 + 32 and |master + Σ U| < 2^31.
 
 import {
-  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_T, G_FRAC, LAY_OFF_ACTW, LAY_CUR, LAY_DESIRE, LAY_OFF_GROUPS, LAY_OFF_MISC, addSaturations,
+  CFG_D, CFG_F, CFG_LR_MANT, CFG_LR_SHIFT, CFG_T, G_FRAC, LAY_OFF_ACTW, LAY_OFF_KVEC, LAY_CUR, LAY_DESIRE, LAY_OFF_GROUPS, LAY_OFF_MISC, addSaturations,
   LAY_FWD, LAY_KEEP, LAY_MASTER, LAY_STAGE, LAY_UPD, LAY_UPD_PART, LAY_UPD_ROW, LAY_WORDS, MASTER_FRAC, WMAX, cfg, inferOnly, laneStart, lay,
   MISC_MINUS, MISC_PLUS, MISC_UPD_NA, MISC_UPD_NG, MISC_UPD_ROWS, panelBase, panelRowBytes, setCfg, size, stride,
   weightAddress,
 } from "./layout";
 import { STREAM_ROUND, currentKey, draw } from "./rng";
-import { activeInputs, listedInputs } from "./forward";
+import { activeInputs, listedInputs, sortByWord } from "./forward";
 
 /**
  * The 4-lane groups of neurons [j0, j1) of layer l holding a neuron that updates (desired, kept
@@ -129,6 +129,9 @@ export function updatePrepare(
   if (rows == 0) return 0;
   const have = listed && i0 == 0 && i1 == size(l - 1) ? listedInputs(l, sc) : -1;
   const na = have >= 0 ? have : activeInputs(l, sc, i0, i1);
+  // Layer 1's inputs of one word (pixels of one value) next to each other, so that updateApply
+  // sums their change once (the order of the inputs changes nothing else).
+  if (l == 1) sortByWord(na, sc);
   // Prefix sums of the compacted update rows.
   const span = <usize>ng << 4;
   memory.copy(pre, upd, span);
@@ -182,10 +185,19 @@ export function updateApply(
   let sat: i32 = 0;
   // Addresses of the rows to add (plus) and subtract (minus) for one input: at most 32 each.
   const plus = sc + lay(LAY_OFF_MISC) + MISC_PLUS, minus = sc + lay(LAY_OFF_MISC) + MISC_MINUS;
+  // The change of inputs with the same word, kept for the next ones: ng v128 (the calling
+  // thread's backward factors' area, free while it updates), for the word `kept` (0: none).
+  const delta = sc + lay(LAY_OFF_KVEC);
+  let kept: u32 = 0;
   for (let a = a0; a < a1; a++) {
     const b = load<u32>(actw + (<usize>a << 2));
     const direct = b & rows;
     if (direct == 0) continue;
+    if (b == kept) {
+      const i = <usize>load<u32>(act + (<usize>a << 2));
+      sat += applyDelta(master + i * wrow, fwd + i * wrow, groups, ng, delta, fsh, vhalf, vmax, vmin);
+      continue;
+    }
     const ends = b & ~(b >> 1);
     const starts = (b & ~(b << 1)) >> 1; // a − 1 for every run start a > 0
     let np: i32 = 0, nm: i32 = 0;
@@ -210,6 +222,23 @@ export function updateApply(
     const i = <usize>load<u32>(act + (<usize>a << 2));
     const rm = master + i * wrow, rf = fwd + i * wrow;
     const p0 = <usize>load<u32>(plus);
+    if (a + 1 < a1 && load<u32>(actw + (<usize>(a + 1) << 2)) == b) {
+      // The next input has the same word (sortByWord): the change goes to `delta` first.
+      for (let k = 0; k < ng; k++) {
+        const c = <usize>k << 4;
+        let acc = v128.load(p0 + c);
+        for (let q = 1; q < np; q++) {
+          acc = i32x4.add(acc, v128.load(<usize>load<u32>(plus + (<usize>q << 2)) + c));
+        }
+        for (let q = 0; q < nm; q++) {
+          acc = i32x4.sub(acc, v128.load(<usize>load<u32>(minus + (<usize>q << 2)) + c));
+        }
+        v128.store(delta + c, acc);
+      }
+      kept = b;
+      sat += applyDelta(rm, rf, groups, ng, delta, fsh, vhalf, vmax, vmin);
+      continue;
+    }
     for (let k = 0; k < ng; k++) {
       const c = <usize>k << 4;
       const o = <usize>load<u32>(groups + (<usize>k << 2));
@@ -228,6 +257,27 @@ export function updateApply(
     }
   }
   if (sat != 0) addSaturations(sc, sat);
+}
+
+/**
+ * Adds the change at `delta` (ng v128, one per listed group) to the master weights of one input's
+ * row at `rm`, clamped, and rewrites its forward copy at `rf`. Returns the number of clamped weights.
+ */
+// @ts-ignore: decorator
+@inline function applyDelta(
+  rm: usize, rf: usize, groups: usize, ng: i32, delta: usize, fsh: i32, vhalf: v128, vmax: v128,
+  vmin: v128,
+): i32 {
+  let sat: i32 = 0;
+  for (let k = 0; k < ng; k++) {
+    const o = <usize>load<u32>(groups + (<usize>k << 2));
+    const w = i32x4.add(v128.load(rm + o), v128.load(delta + (<usize>k << 4)));
+    const cl = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
+    if (v128.any_true(v128.xor(cl, w))) sat += <i32>popcnt(i32x4.bitmask(i32x4.ne(cl, w)));
+    v128.store(rm + o, cl);
+    v128.store(rf + o, i32x4.shr_s(i32x4.add(cl, vhalf), fsh));
+  }
+  return sat;
 }
 
 /**
