@@ -143,7 +143,6 @@ await patch(
     store<i32>(lw, load<i32>(lw) + <i32>((nowF() - tl0) * 10000));
 `,
 );
-await patch("assembly/forward.ts", "  CFG_D, CFG_L,", "  cfgBase, CFG_D, CFG_L,");
 // The hosts provide the clock.
 await patch(
   "src/wasm.ts",
