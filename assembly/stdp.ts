@@ -158,11 +158,13 @@ export function updatePrepare(
  * Second half of the update: applies it to the master weights of panel p of np for the active
  * inputs a0 ≤ a < a1 of the lists that updatePrepare left in scratch area `owner` (from its
  * rows in region `region`), and rewrites their forward copy (SIMD); `sc` is the calling thread's
- * scratch area (its work space and saturation counter). Only the listed 4-lane groups are
- * visited. An input's change Σ_{s ∈ b_i} U[s] is either summed row by row, or, when its spikes
- * come in fewer runs than rows, from the prefix sums C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e]
- * of C[e] − C[a−1]. Exact integer sums either way: the choice only saves work, and every weight
- * gets the same number whichever thread applies its input.
+ * scratch area (its work space, its backward factors' area for a kept change, and saturation
+ * counter). Only the listed 4-lane groups are visited. An input's change Σ_{s ∈ b_i} U[s] is
+ * either summed row by row, or, when its spikes come in fewer runs than rows, from the prefix sums
+ * C[t] = Σ_{s ≤ t} U[s]: Σ over runs [a, e] of C[e] − C[a−1]; when the next input has the same
+ * word (layer 1, sorted by word), the change is kept and added to it as it is. Exact integer sums
+ * every way: the choice only saves work, and every weight gets the same number whichever thread
+ * applies its input.
  */
 export function updateApply(
   l: i32, p: i32, np: i32, owner: usize, region: i32, a0: i32, a1: i32, sc: usize,
