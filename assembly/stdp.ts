@@ -228,14 +228,7 @@ export function updateApply(
       // The next input has the same word (sortByWord): the change goes to `delta` first.
       for (let k = 0; k < ng; k++) {
         const c = <usize>k << 4;
-        let acc = v128.load(p0 + c);
-        for (let q = 1; q < np; q++) {
-          acc = i32x4.add(acc, v128.load(<usize>load<u32>(plus + (<usize>q << 2)) + c));
-        }
-        for (let q = 0; q < nm; q++) {
-          acc = i32x4.sub(acc, v128.load(<usize>load<u32>(minus + (<usize>q << 2)) + c));
-        }
-        v128.store(delta + c, acc);
+        v128.store(delta + c, groupChange(p0, plus, np, minus, nm, c));
       }
       kept = b;
       sat += applyDelta(rm, rf, groups, ng, delta, fsh, vhalf, vmax, vmin);
@@ -244,21 +237,41 @@ export function updateApply(
     for (let k = 0; k < ng; k++) {
       const c = <usize>k << 4;
       const o = <usize>load<u32>(groups + (<usize>k << 2));
-      let acc = v128.load(p0 + c);
-      for (let q = 1; q < np; q++) {
-        acc = i32x4.add(acc, v128.load(<usize>load<u32>(plus + (<usize>q << 2)) + c));
-      }
-      for (let q = 0; q < nm; q++) {
-        acc = i32x4.sub(acc, v128.load(<usize>load<u32>(minus + (<usize>q << 2)) + c));
-      }
-      const w = i32x4.add(v128.load(rm + o), acc);
-      const cl = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
-      if (v128.any_true(v128.xor(cl, w))) sat += <i32>popcnt(i32x4.bitmask(i32x4.ne(cl, w)));
-      v128.store(rm + o, cl);
-      v128.store(rf + o, i32x4.shr_s(i32x4.add(cl, vhalf), fsh));
+      sat += addClamped(rm + o, rf + o, groupChange(p0, plus, np, minus, nm, c), fsh, vhalf, vmax, vmin);
     }
   }
   if (sat != 0) addSaturations(sc, sat);
+}
+
+/**
+ * One input's change of the listed group at byte c of the compacted rows: the rows at the np
+ * addresses at `plus` (the first is p0) added, the nm at `minus` subtracted.
+ */
+// @ts-ignore: decorator
+@inline function groupChange(p0: usize, plus: usize, np: i32, minus: usize, nm: i32, c: usize): v128 {
+  let acc = v128.load(p0 + c);
+  for (let q = 1; q < np; q++) {
+    acc = i32x4.add(acc, v128.load(<usize>load<u32>(plus + (<usize>q << 2)) + c));
+  }
+  for (let q = 0; q < nm; q++) {
+    acc = i32x4.sub(acc, v128.load(<usize>load<u32>(minus + (<usize>q << 2)) + c));
+  }
+  return acc;
+}
+
+/**
+ * Adds `change` to the 4 master weights at `m`, clamped to ±WMAX, and writes their rounded forward
+ * copy at `f`. Returns the number of clamped weights.
+ */
+// @ts-ignore: decorator
+@inline function addClamped(
+  m: usize, f: usize, change: v128, fsh: i32, vhalf: v128, vmax: v128, vmin: v128,
+): i32 {
+  const w = i32x4.add(v128.load(m), change);
+  const cl = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
+  v128.store(m, cl);
+  v128.store(f, i32x4.shr_s(i32x4.add(cl, vhalf), fsh));
+  return v128.any_true(v128.xor(cl, w)) ? <i32>popcnt(i32x4.bitmask(i32x4.ne(cl, w))) : 0;
 }
 
 /**
@@ -273,11 +286,7 @@ export function updateApply(
   let sat: i32 = 0;
   for (let k = 0; k < ng; k++) {
     const o = <usize>load<u32>(groups + (<usize>k << 2));
-    const w = i32x4.add(v128.load(rm + o), v128.load(delta + (<usize>k << 4)));
-    const cl = i32x4.max_s(i32x4.min_s(w, vmax), vmin);
-    if (v128.any_true(v128.xor(cl, w))) sat += <i32>popcnt(i32x4.bitmask(i32x4.ne(cl, w)));
-    v128.store(rm + o, cl);
-    v128.store(rf + o, i32x4.shr_s(i32x4.add(cl, vhalf), fsh));
+    sat += addClamped(rm + o, rf + o, v128.load(delta + (<usize>k << 4)), fsh, vhalf, vmax, vmin);
   }
   return sat;
 }
